@@ -1,0 +1,43 @@
+"""Start the GUI: the window appears first, the ML stack is imported in the background."""
+from __future__ import annotations
+
+import logging
+import sys
+
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from desktop.context import AppContext
+from desktop.store import StoreError, open_database
+from models.home import data_home, force_offline
+from models.registry import Registry
+
+
+def setup_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=[logging.FileHandler(data_home() / "fireside.log", encoding="utf-8"), logging.StreamHandler()],
+    )
+
+
+def build_context() -> AppContext:
+    return AppContext(db=open_database(), registry=Registry())
+
+
+def run_gui(argv: list[str] | None = None) -> int:
+    force_offline()
+    setup_logging()
+    app = QApplication.instance() or QApplication(argv or sys.argv)
+    app.setApplicationName("Fireside")
+    app.setOrganizationName("Fireside")
+    try:
+        context = build_context()
+    except StoreError as exc:
+        QMessageBox.critical(None, "Fireside", f"Fireside cannot open its database: {exc}")
+        return 1
+    from desktop.main_window import MainWindow
+
+    window = MainWindow(context)
+    window.show()
+    window.start_background_preparation()
+    return app.exec()

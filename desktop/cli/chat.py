@@ -1,0 +1,7 @@
+"""`fireside chat`."""
+from desktop.cli.common import not_built
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("chat", help="(not available yet)")
+    parser.set_defaults(func=not_built)

@@ -1,0 +1,7 @@
+"""`fireside dataset`."""
+from desktop.cli.common import not_built
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("dataset", help="(not available yet)")
+    parser.set_defaults(func=not_built)

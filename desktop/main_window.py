@@ -1,0 +1,104 @@
+"""The main window: a sidebar of pages, a status bar with background progress."""
+from __future__ import annotations
+
+from PySide6.QtCore import QSize
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import (
+    QHBoxLayout, QLabel, QListWidget, QMainWindow, QProgressBar, QStackedWidget, QWidget,
+)
+
+from desktop import __version__
+from desktop.background import BackgroundOp
+from desktop.context import AppContext
+from desktop.pages.chat_page import ChatPage
+from desktop.pages.classify_page import ClassifyPage
+from desktop.pages.datasets_page import DatasetsPage
+from desktop.pages.finetune_page import FinetunePage
+from desktop.pages.models_page import ModelsPage
+
+PAGES = (ChatPage, ClassifyPage, DatasetsPage, FinetunePage, ModelsPage)
+
+
+def prepare_default_models(op=None) -> str:
+    """Import the ML stack and make sure the default chat model is converted (first run only)."""
+    from models import bundled
+
+    if bundled.chat_cache_ready():
+        import torch  # noqa: F401 - warm the import so the first chat does not wait for it
+        import transformers  # noqa: F401
+
+        return "Default models ready."
+    progress = op.progress if op else None
+    bundled.ensure_chat_model(progress)
+    return "Default chat model converted and ready."
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, context: AppContext):
+        super().__init__()
+        self.context = context
+        self.setWindowTitle(f"Fireside {__version__}")
+        self.resize(QSize(1200, 800))
+
+        self.sidebar = QListWidget()
+        self.sidebar.setObjectName("sidebar")
+        self.sidebar.setFixedWidth(160)
+        self.stack = QStackedWidget()
+        self.pages: dict[str, QWidget] = {}
+        for page_class in PAGES:
+            page = page_class(context)
+            self.pages[page_class.title] = page
+            self.stack.addWidget(page)
+            self.sidebar.addItem(page_class.title)
+        self.sidebar.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.sidebar.setCurrentRow(0)
+
+        central = QWidget()
+        layout = QHBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.sidebar)
+        layout.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+
+        self.status_label = QLabel()
+        self.status_progress = QProgressBar()
+        self.status_progress.setMaximumWidth(240)
+        self.status_progress.setRange(0, 100)
+        self.status_progress.hide()
+        self.statusBar().addWidget(self.status_label, 1)
+        self.statusBar().addPermanentWidget(self.status_progress)
+        self.startup_op: BackgroundOp | None = None
+
+    def show_page(self, title: str) -> QWidget:
+        index = list(self.pages).index(title)
+        self.sidebar.setCurrentRow(index)
+        return self.pages[title]
+
+    def start_background_preparation(self) -> BackgroundOp:
+        self.status_label.setText("Preparing the default models…")
+        self.status_progress.setValue(0)
+        self.status_progress.show()
+
+        def progressed(fraction: float, text: str):
+            self.status_progress.setValue(int(fraction * 100))
+            self.status_label.setText(text)
+
+        def finished(message: str):
+            self.status_progress.hide()
+            self.status_label.setText(message)
+            self.pages["Models"].refresh()
+
+        def failed(message: str):
+            self.status_progress.hide()
+            self.status_label.setText(f"Default models could not be prepared: {message}")
+
+        self.startup_op = (
+            BackgroundOp(prepare_default_models).on_progress(progressed).success(finished).failure(failed)
+            .run_in_background()
+        )
+        return self.startup_op
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        for page in self.pages.values():
+            page.shutdown()
+        super().closeEvent(event)

@@ -1,0 +1,172 @@
+"""The Models page: the registry as a table, with import, download and remove."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+from PySide6.QtWidgets import (
+    QFileDialog, QHBoxLayout, QHeaderView, QInputDialog, QLabel, QMessageBox, QProgressBar,
+    QPushButton, QTableView, QVBoxLayout, QWidget,
+)
+
+from desktop.background import BackgroundOp
+from desktop.context import AppContext
+from desktop.format import human_count, human_size
+from models.registry import ModelEntry
+
+COLUMNS = ("Name", "Kind", "Architecture", "Parameters", "Size", "Source", "Base model", "Created")
+
+
+class ModelTableModel(QAbstractTableModel):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.entries: list[ModelEntry] = []
+
+    def set_entries(self, entries: list[ModelEntry]) -> None:
+        self.beginResetModel()
+        self.entries = entries
+        self.endResetModel()
+
+    def rowCount(self, parent=QModelIndex()):
+        return 0 if parent.isValid() else len(self.entries)
+
+    def columnCount(self, parent=QModelIndex()):
+        return len(COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        entry = self.entries[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return (
+                entry.name, entry.kind, entry.architecture, human_count(entry.parameters),
+                human_size(entry.size_bytes), entry.source, entry.base_model or "", entry.created[:16].replace("T", " "),
+            )[index.column()]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return entry.path
+        return None
+
+
+class ModelsPage(QWidget):
+    title = "Models"
+
+    def __init__(self, context: AppContext, parent=None):
+        super().__init__(parent)
+        self.context = context
+        self.table_model = ModelTableModel(self)
+        self.table = QTableView()
+        self.table.setModel(self.table_model)
+        self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QTableView.SelectionMode.SingleSelection)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.verticalHeader().hide()
+
+        self.import_folder_button = QPushButton("Import folder…")
+        self.import_gguf_button = QPushButton("Import GGUF…")
+        self.download_button = QPushButton("Download…")
+        self.remove_button = QPushButton("Remove")
+        self.import_folder_button.clicked.connect(self.choose_folder)
+        self.import_gguf_button.clicked.connect(self.choose_gguf)
+        self.download_button.clicked.connect(self.ask_download)
+        self.remove_button.clicked.connect(self.remove_selected)
+        buttons = QHBoxLayout()
+        for button in (self.import_folder_button, self.import_gguf_button, self.download_button, self.remove_button):
+            buttons.addWidget(button)
+        buttons.addStretch()
+
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 100)
+        self.progress.hide()
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("<h2>Models</h2>"))
+        layout.addLayout(buttons)
+        layout.addWidget(self.table)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.message)
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.table_model.set_entries(self.context.registry.list())
+
+    def show_message(self, text: str, error: bool = False) -> None:
+        self.message.setStyleSheet("color: #b00020;" if error else "")
+        self.message.setText(text)
+
+    def selected_entry(self) -> ModelEntry | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.table_model.entries[rows[0].row()] if rows else None
+
+    # -- actions -----------------------------------------------------------------------------
+    def _run(self, description: str, fn, *args) -> BackgroundOp:
+        self.progress.setValue(0)
+        self.progress.show()
+        self.show_message(description)
+
+        def done(entry):
+            self.progress.hide()
+            self.refresh()
+            self.show_message(f"Added {entry.name} ({entry.kind}).")
+
+        def failed(message):
+            self.progress.hide()
+            self.show_message(message, error=True)
+
+        def progressed(fraction, text):
+            self.progress.setValue(int(fraction * 100))
+            if text:
+                self.show_message(text)
+
+        return BackgroundOp(fn, *args).success(done).failure(failed).on_progress(progressed).run_in_background()
+
+    def import_folder(self, path: Path, allow_pickle: bool = False) -> BackgroundOp:
+        return self._run(f"Importing {path}…", self.context.registry.import_folder, Path(path), None, allow_pickle)
+
+    def import_gguf(self, path: Path) -> BackgroundOp:
+        registry = self.context.registry
+
+        def work(op):
+            return registry.import_gguf(Path(path), progress=op.progress)
+
+        return self._run(f"Converting {Path(path).name}…", work)
+
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Import a Hugging Face model folder")
+        if folder:
+            self.import_folder(Path(folder))
+
+    def choose_gguf(self) -> None:
+        file, _ = QFileDialog.getOpenFileName(self, "Import a GGUF model", filter="GGUF models (*.gguf)")
+        if file:
+            self.import_gguf(Path(file))
+
+    def ask_download(self) -> None:
+        hub_id, ok = QInputDialog.getText(
+            self, "Download a model", "Hugging Face model id (this goes online):", text="HuggingFaceTB/SmolLM2-360M-Instruct"
+        )
+        if ok and hub_id.strip():
+            self._run(f"Downloading {hub_id}…", self.context.registry.download, hub_id.strip())
+
+    def remove_selected(self) -> None:
+        entry = self.selected_entry()
+        if entry is None:
+            return
+        if entry.bundled:
+            self.show_message(f"{entry.name} is bundled with Fireside and cannot be removed.", error=True)
+            return
+        answer = QMessageBox.question(self, "Remove model", f"Remove {entry.name} from Fireside?")
+        if answer == QMessageBox.StandardButton.Yes:
+            self.context.registry.remove(entry.name)
+            self.refresh()
+            self.show_message(f"Removed {entry.name}.")
+
+    def shutdown(self) -> None:
+        pass

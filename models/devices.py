@@ -1,0 +1,42 @@
+"""Which device to compute on, and what the machine has (for `fireside doctor`)."""
+from __future__ import annotations
+
+import platform
+import sys
+
+
+def pick_device(preference: str = "auto") -> str:
+    """'cuda', 'mps' or 'cpu'; `preference` may name one of them or be 'auto'."""
+    import torch
+
+    if preference != "auto":
+        return preference
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def machine_report() -> dict:
+    """Versions and accelerators, as plain values."""
+    import torch
+    import transformers
+
+    gpus = []
+    if torch.cuda.is_available():
+        for index in range(torch.cuda.device_count()):
+            props = torch.cuda.get_device_properties(index)
+            gpus.append({"index": index, "name": props.name, "memory_gb": round(props.total_memory / 2**30, 1)})
+    mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "cuda_available": torch.cuda.is_available(),
+        "cuda_version": torch.version.cuda,
+        "mps_available": mps,
+        "gpus": gpus,
+        "cpu_threads": torch.get_num_threads(),
+    }

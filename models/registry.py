@@ -1,0 +1,305 @@
+"""The catalogue of models the user can chat with, classify with, or fine-tune.
+
+Each registered model is a folder under the data home's `models/` holding `fireside-model.json`
+(its metadata) and, for converted or fine-tuned models, the weights themselves. An imported
+Hugging Face folder stays where the user keeps it; the metadata file points at it. The two
+bundled models are never written to disk as entries: they are listed from the installed packages.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import struct
+import tempfile
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from models import bundled
+from models.errors import ModelError
+from models.home import models_dir
+
+METADATA_FILE = "fireside-model.json"
+KINDS = ("chat", "encoder", "classifier")
+SOURCES = ("bundled", "folder", "gguf", "hub", "fine-tuned")
+GGUF_MAGIC = b"GGUF"
+
+
+@dataclass
+class ModelEntry:
+    name: str
+    kind: str
+    architecture: str
+    parameters: int
+    size_bytes: int
+    source: str
+    path: str
+    created: str
+    base_model: str | None = None
+    provenance: dict = field(default_factory=dict)
+    labels: list[str] = field(default_factory=list)
+    original_file: str | None = None
+
+    @property
+    def bundled(self) -> bool:
+        return self.source == "bundled"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _slug(name: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")
+    return slug or "model"
+
+
+def folder_size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def safetensors_parameters(folder: Path) -> int:
+    """Count parameters from safetensors headers without loading any tensor."""
+    total = 0
+    for file in folder.glob("*.safetensors"):
+        with open(file, "rb") as handle:
+            (length,) = struct.unpack("<Q", handle.read(8))
+            header = json.loads(handle.read(length))
+        for key, info in header.items():
+            if key == "__metadata__":
+                continue
+            count = 1
+            for dim in info["shape"]:
+                count *= dim
+            total += count
+    return total
+
+
+def _read_config(folder: Path) -> dict:
+    config_file = folder / "config.json"
+    if not config_file.exists():
+        raise ModelError(f"{folder}: not a model folder (no config.json)")
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{config_file}: unreadable config.json ({exc})") from exc
+    if "model_type" not in config:
+        raise ModelError(f"{config_file}: config.json names no model_type")
+    return config
+
+
+def kind_from_config(config: dict) -> str:
+    architectures = config.get("architectures") or []
+    arch = architectures[0] if architectures else ""
+    if arch.endswith("ForCausalLM") or arch.endswith("LMHeadModel"):
+        return "chat"
+    if arch.endswith("ForSequenceClassification"):
+        return "classifier"
+    return "encoder"
+
+
+def check_model_folder(folder: Path, allow_pickle: bool = False) -> dict:
+    """Validate a Hugging Face model folder; returns its config or raises ModelError."""
+    if not folder.is_dir():
+        raise ModelError(f"{folder}: not a folder")
+    config = _read_config(folder)
+    has_safetensors = any(folder.glob("*.safetensors"))
+    has_pickle = any(folder.glob("*.bin")) or any(folder.glob("*.pt"))
+    if not has_safetensors:
+        if has_pickle and not allow_pickle:
+            raise ModelError(
+                f"{folder}: weights are pickled .bin files, which can run code when loaded; "
+                "import with --allow-pickle if you trust their source"
+            )
+        if not has_pickle:
+            raise ModelError(f"{folder}: no weights (*.safetensors) found")
+    tokenizer_files = ("tokenizer.json", "tokenizer.model", "vocab.txt", "vocab.json")
+    if not any((folder / name).exists() for name in tokenizer_files):
+        raise ModelError(f"{folder}: no tokenizer (tokenizer.json, tokenizer.model, vocab.txt or vocab.json)")
+    return config
+
+
+def check_gguf_file(path: Path) -> None:
+    if not path.is_file():
+        raise ModelError(f"{path}: no such file")
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+    if magic != GGUF_MAGIC:
+        raise ModelError(f"{path}: not a GGUF file (it does not start with the GGUF signature)")
+    try:
+        from gguf import GGUFReader
+
+        GGUFReader(str(path))
+    except Exception as exc:  # the gguf reader raises ValueError, IndexError, struct errors ...
+        raise ModelError(f"{path}: truncated or damaged GGUF file ({exc})") from exc
+
+
+class Registry:
+    def __init__(self, root: Path | None = None):
+        self.root = root or models_dir()
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    # -- listing ---------------------------------------------------------------------------
+    def bundled_entries(self) -> list[ModelEntry]:
+        files = bundled.locate()
+        entries = []
+        if files.chat_gguf is not None:
+            cache = bundled.chat_cache_dir()
+            entries.append(
+                ModelEntry(
+                    name=bundled.CHAT_NAME, kind="chat", architecture="LlamaForCausalLM",
+                    parameters=134_515_008, size_bytes=files.chat_gguf.stat().st_size, source="bundled",
+                    path=str(cache), created="", original_file=str(files.chat_gguf),
+                    provenance={"package": bundled.CHAT_PACKAGE, "format": "GGUF Q4_1",
+                                "converted": bundled.chat_cache_ready()},
+                )
+            )
+        if files.encoder_dir is not None:
+            entries.append(
+                ModelEntry(
+                    name=bundled.ENCODER_NAME, kind="encoder", architecture="BertModel",
+                    parameters=safetensors_parameters(files.encoder_dir),
+                    size_bytes=folder_size(files.encoder_dir / "model.safetensors"), source="bundled",
+                    path=str(files.encoder_dir), created="",
+                    provenance={"package": bundled.ENCODER_PACKAGE},
+                )
+            )
+        return entries
+
+    def stored_entries(self) -> list[ModelEntry]:
+        entries = []
+        for meta in sorted(self.root.glob(f"*/{METADATA_FILE}")):
+            try:
+                data = json.loads(meta.read_text(encoding="utf-8"))
+                entries.append(ModelEntry(**data))
+            except (json.JSONDecodeError, TypeError, UnicodeDecodeError):
+                continue  # a damaged entry is skipped, not fatal: the rest still list
+        return entries
+
+    def list(self, kind: str | None = None) -> list[ModelEntry]:
+        entries = self.bundled_entries() + self.stored_entries()
+        return [e for e in entries if kind is None or e.kind == kind]
+
+    def get(self, name: str) -> ModelEntry:
+        for entry in self.list():
+            if entry.name == name:
+                return entry
+        raise ModelError(f"no model named {name!r} (see `fireside models list`)")
+
+    def default(self, kind: str) -> ModelEntry:
+        name = bundled.CHAT_NAME if kind == "chat" else bundled.ENCODER_NAME
+        return self.get(name)
+
+    def local_path(self, entry: ModelEntry, progress: bundled.ProgressCallback | None = None) -> Path:
+        """The folder to load `entry` from; converts the bundled GGUF the first time."""
+        if entry.bundled and entry.kind == "chat":
+            return bundled.ensure_chat_model(progress)
+        path = Path(entry.path)
+        if not path.exists():
+            raise ModelError(f"{path}: the files of model {entry.name!r} are gone")
+        return path
+
+    # -- changing --------------------------------------------------------------------------
+    def _check_new_name(self, name: str) -> None:
+        if not name.strip():
+            raise ModelError("a model needs a name")
+        if any(e.name == name for e in self.list()):
+            raise ModelError(f"a model named {name!r} already exists; choose another name")
+        if (self.root / _slug(name)).exists():
+            raise ModelError(f"{self.root / _slug(name)}: folder already exists; choose another name")
+
+    def _write_entry(self, entry: ModelEntry, folder: Path) -> ModelEntry:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".meta-")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(entry.to_dict(), handle, indent=2)
+        os.replace(tmp, folder / METADATA_FILE)
+        return entry
+
+    def import_folder(self, path: Path, name: str | None = None, allow_pickle: bool = False) -> ModelEntry:
+        path = Path(path).expanduser().resolve()
+        config = check_model_folder(path, allow_pickle=allow_pickle)
+        name = name or path.name
+        self._check_new_name(name)
+        kind = kind_from_config(config)
+        labels = []
+        if kind == "classifier" and isinstance(config.get("id2label"), dict):
+            labels = [config["id2label"][k] for k in sorted(config["id2label"], key=lambda k: int(k))]
+        entry = ModelEntry(
+            name=name, kind=kind, architecture=(config.get("architectures") or [config["model_type"]])[0],
+            parameters=safetensors_parameters(path), size_bytes=folder_size(path), source="folder",
+            path=str(path), created=_now(), labels=labels,
+        )
+        return self._write_entry(entry, self.root / _slug(name))
+
+    def import_gguf(self, path: Path, name: str | None = None,
+                    progress: bundled.ProgressCallback | None = None) -> ModelEntry:
+        path = Path(path).expanduser().resolve()
+        check_gguf_file(path)
+        name = name or path.stem
+        self._check_new_name(name)
+        folder = self.root / _slug(name)
+        weights = folder / "weights"
+        try:
+            bundled.convert_gguf(path, weights, progress)
+            config = _read_config(weights)
+        except Exception:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        entry = ModelEntry(
+            name=name, kind="chat", architecture=(config.get("architectures") or ["?"])[0],
+            parameters=safetensors_parameters(weights), size_bytes=path.stat().st_size, source="gguf",
+            path=str(weights), created=_now(), original_file=str(path),
+        )
+        return self._write_entry(entry, folder)
+
+    def download(self, hub_id: str, name: str | None = None, allow_pickle: bool = False) -> ModelEntry:
+        """Fetch a model from the Hugging Face hub. The only place Fireside goes online, on request."""
+        name = name or hub_id.split("/")[-1]
+        self._check_new_name(name)
+        folder = self.root / _slug(name)
+        from huggingface_hub import snapshot_download
+
+        patterns = ["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja"] + (["*.bin"] if allow_pickle else [])
+        try:
+            snapshot_download(hub_id, local_dir=folder / "weights", allow_patterns=patterns)
+        except Exception as exc:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise ModelError(f"{hub_id}: download failed ({exc})") from exc
+        try:
+            entry = self.import_folder(folder / "weights", name=name + " (checking)", allow_pickle=allow_pickle)
+        except ModelError:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        shutil.rmtree(self.root / _slug(entry.name), ignore_errors=True)
+        entry.name, entry.source, entry.provenance = name, "hub", {"hub_id": hub_id}
+        return self._write_entry(entry, folder)
+
+    def register(self, weights: Path, name: str, kind: str, source: str = "fine-tuned",
+                 base_model: str | None = None, provenance: dict | None = None,
+                 labels: list[str] | None = None) -> ModelEntry:
+        """Add a model whose weights Fireside wrote itself (a fine-tuning result)."""
+        weights = Path(weights).resolve()
+        config = _read_config(weights)
+        self._check_new_name(name)
+        entry = ModelEntry(
+            name=name, kind=kind, architecture=(config.get("architectures") or [config["model_type"]])[0],
+            parameters=safetensors_parameters(weights), size_bytes=folder_size(weights), source=source,
+            path=str(weights), created=_now(), base_model=base_model, provenance=provenance or {},
+            labels=labels or [],
+        )
+        return self._write_entry(entry, self.root / _slug(name))
+
+    def remove(self, name: str) -> None:
+        entry = self.get(name)
+        if entry.bundled:
+            raise ModelError(f"{name!r} is bundled with Fireside and cannot be removed")
+        folder = self.root / _slug(name)
+        shutil.rmtree(folder, ignore_errors=True)  # an imported folder elsewhere is left untouched
