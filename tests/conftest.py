@@ -2,6 +2,7 @@
 
 Every test runs with FIRESIDE_HOME in a temporary folder. Converting the bundled GGUF takes about
 half a minute, so each test's home links `models/_converted` to one folder shared by the session.
+Tests that start `python -m desktop` in a subprocess inherit FIRESIDE_HOME from the environment.
 """
 from __future__ import annotations
 
@@ -27,8 +28,14 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def shared_converted_dir(tmp_path_factory) -> Path:
-    path = tmp_path_factory.getbasetemp() / "shared-converted"
-    path.mkdir(exist_ok=True)
+    """Where the converted default chat model lives for the session.
+
+    FIRESIDE_TEST_CACHE names a folder kept between runs (handy while developing); without it the
+    conversion happens once per run in a temporary folder.
+    """
+    kept = os.environ.get("FIRESIDE_TEST_CACHE")
+    path = Path(kept) if kept else tmp_path_factory.getbasetemp() / "shared-converted"
+    path.mkdir(parents=True, exist_ok=True)
     return path
 
 
