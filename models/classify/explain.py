@@ -24,9 +24,10 @@ class Explanation:
     score: float
     spans: list[tuple[int, int, float]]   # (start, end, weight in -1..1) over characters of text
 
-    def top_words(self, count: int = 5) -> list[tuple[str, float]]:
+    def top_words(self, count: int = 5, least: float = 0.2) -> list[tuple[str, float]]:
+        """The words that pushed hardest toward the label, strongest first."""
         ranked = sorted(self.spans, key=lambda s: -s[2])
-        return [(self.text[s:e], w) for s, e, w in ranked[:count] if w > 0]
+        return [(self.text[s:e], w) for s, e, w in ranked[:count] if w >= least]
 
 
 def _log_odds(p: np.ndarray) -> np.ndarray:
