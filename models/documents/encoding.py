@@ -12,6 +12,10 @@ _BOMS = (
 )
 
 
+WESTERN = ("cp1252", "latin_1", "iso8859_15")
+NEAR_TIE = 0.1
+
+
 class NotText(ValueError):
     """The bytes are not text in any encoding we can recognise."""
 
@@ -37,8 +41,13 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
         pass
     from charset_normalizer import from_bytes
 
-    best = from_bytes(sample).best()
+    matches = from_bytes(sample)
+    best = matches.best()
     if best is None:
         raise NotText("no text encoding fits")
     encoding = best.encoding
+    # Short texts fit several legacy code pages about equally well; Windows-1252 (Western Europe)
+    # is by far the most common of them, so it wins a near tie.
+    if any(m.encoding in WESTERN for m in matches if m.chaos <= best.chaos + NEAR_TIE):
+        encoding = "cp1252"
     return data.decode(encoding, errors="replace"), encoding
