@@ -85,10 +85,12 @@ def _save_outcomes(db: Database, classifier_id: int, method: str, outcomes, fini
 def classify_paths(db: Database, cache: ClassifierCache, classifier_id: int, paths: list[str],
                    table_columns: dict[str, str], finished: SimpleQueue, op):
     """Find, read and classify everything under `paths`; every document ends as a stored result."""
-    from models.classify.pipeline import classify_sources, sources_from_paths
+    from models.classify.pipeline import RunSummary, classify_sources, sources_from_paths
 
     op.progress(0.0, "Looking for documents…")
     sources, failed, found = sources_from_paths(paths, columns_by_path=table_columns, cancelled=op.cancelled)
+    if op.cancelled():
+        return RunSummary(cancelled=True, found=found)
     spec = _spec(db, classifier_id)
     if failed:
         _save_outcomes(db, classifier_id, spec["method"], failed, finished)

@@ -159,13 +159,20 @@ class ResultsFilterProxy(QSortFilterProxyModel):
         self._text = ""
         self._choice = self.ALL
 
+    def _refilter(self, change) -> None:
+        if hasattr(self, "beginFilterChange"):  # Qt 6.10 and later
+            self.beginFilterChange()
+            change()
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        else:
+            change()
+            self.invalidateFilter()
+
     def set_text(self, text: str) -> None:
-        self._text = text.strip().lower()
-        self.invalidateRowsFilter()
+        self._refilter(lambda: setattr(self, "_text", text.strip().lower()))
 
     def set_choice(self, choice: str) -> None:
-        self._choice = choice or self.ALL
-        self.invalidateRowsFilter()
+        self._refilter(lambda: setattr(self, "_choice", choice or self.ALL))
 
     def filterAcceptsRow(self, source_row, source_parent):
         row = self.sourceModel().rows[source_row]

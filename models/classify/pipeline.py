@@ -67,8 +67,11 @@ class RunSummary:
     errors: list[str] = field(default_factory=list)
 
     def text(self) -> str:
-        verb = "Stopped after" if self.cancelled else "Classified"
-        parts = [f"{verb} {self.classified:,} of {self.total:,} documents in {self.elapsed_s:.1f} s"]
+        if self.cancelled and not self.classified and not self.failed:
+            parts = ["Stopped before any document was classified"]
+        else:
+            verb = "Stopped after" if self.cancelled else "Classified"
+            parts = [f"{verb} {self.classified:,} of {self.total:,} documents in {self.elapsed_s:.1f} s"]
         if self.failed:
             parts.append(f"{self.failed:,} could not be read")
         if self.found is not None:

@@ -81,9 +81,12 @@ def _column_index(path: Path, header: list[str], name: str) -> int:
 
 def read_table(path: str | os.PathLike, text_column: str | None = None,
                id_column: str | None = None) -> list[TableRow]:
-    """Each row of a CSV/TSV as a document. Without text_column the likeliest column is taken."""
+    """Each row of a CSV/TSV as a document. Without text_column the likeliest column is taken;
+    without id_column a column named "id" is, else the row number."""
     path, header, rows = _load(path)
     text_index = _column_index(path, header, text_column or guess_text_column(header, rows))
+    if id_column is None:  # a column called "id" names the rows without being asked
+        id_column = next((name for name in header if name.lower() == "id"), None)
     id_index = _column_index(path, header, id_column) if id_column else None
     table = []
     for number, row in enumerate(rows, start=1):
