@@ -66,6 +66,8 @@ class Encoder:
 
         device = device or pick_device()
         model, tokenizer = load_encoder(Path(path), device="cpu")
+        if getattr(model, "pooler", None) is not None:
+            model.pooler = None  # mean pooling reads the token vectors; the [CLS] head would be wasted work
         max_length = useful_length(path, tokenizer, model.config)
         model, precision = prepare_for_inference(model, device, precision)
         return cls(model, tokenizer, name=name or Path(path).name, device=device, precision=precision,
