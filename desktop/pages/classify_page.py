@@ -40,6 +40,7 @@ class ClassifyPage(QWidget):
         self.job: BackgroundOp | None = None          # the one long task at a time: classify, retrain, sort
         self.job_finished = threading.Event()
         self.job_finished.set()
+        self._on_job_success = lambda result: None
         self.explain_op: BackgroundOp | None = None
         self.finished_ids: SimpleQueue = SimpleQueue()
         self.pending: list[tuple[list[str], dict[str, str]]] = []
@@ -340,24 +341,27 @@ class ClassifyPage(QWidget):
         self.cancel_button.setEnabled(True)
         self._set_actions_enabled(False)
         self.show_message("")
+        self._on_job_success = on_success
+        finished = self.job_finished
 
         def work(*call_args, op):
             try:
                 return fn(*call_args, op=op)
             finally:
-                self.job_finished.set()
+                finished.set()
 
-        def succeeded(result):
-            self._job_ended()
-            on_success(result)
-
-        def failed(message):
-            self._job_ended()
-            self.show_message(message, error=True)
-
-        self.job = (BackgroundOp(work, *args).on_progress(self._job_progress).success(succeeded).failure(failed)
-                    .run_in_background())
+        # Bound methods, not closures: Qt drops the connection if the page is gone before the result.
+        self.job = (BackgroundOp(work, *args).on_progress(self._job_progress).success(self._job_succeeded)
+                    .failure(self._job_failed).run_in_background())
         return self.job
+
+    def _job_succeeded(self, result) -> None:
+        self._job_ended()
+        self._on_job_success(result)
+
+    def _job_failed(self, message: str) -> None:
+        self._job_ended()
+        self.show_message(message, error=True)
 
     def _job_progress(self, fraction: float, text: str) -> None:
         self.progress.setValue(int(fraction * 1000))
@@ -528,18 +532,19 @@ class ClassifyPage(QWidget):
         spec = store.spec_of(self.db, self.classifier())
         if self.explain_op is not None:
             self.explain_op.cancel()
-        document_id = row["document_id"]
-
-        def shown(result):
-            shown_id, explanation = result
-            self.explanation.show_weights(shown_id, explanation.spans, explanation.label, explanation.top_words())
-
         self.explain_op = (
-            BackgroundOp(engine.explain_document, self.cache, spec, document_id, window, label)
-            .success(shown).failure(lambda message: self.explanation.show_failure(document_id, message))
-            .run_in_background()
+            BackgroundOp(engine.explain_document, self.cache, spec, row["document_id"], window, label)
+            .success(self._explained).failure(self._explain_failed).run_in_background()
         )
         return self.explain_op
+
+    def _explained(self, result) -> None:
+        document_id, explanation = result
+        self.explanation.show_weights(document_id, explanation.spans, explanation.label, explanation.top_words())
+
+    def _explain_failed(self, message: str) -> None:
+        if self.explanation.document_id is not None:
+            self.explanation.show_failure(self.explanation.document_id, message)
 
     # -- export and sorting --------------------------------------------------------------------
     def choose_export(self) -> None:

@@ -5,6 +5,7 @@ Speed comes from length-sorted batches, `torch.inference_mode`, int8 or half pre
 """
 from __future__ import annotations
 
+import copy
 import json
 import threading
 from collections import OrderedDict
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from models.classify.batching import pad, sorted_batches
-from models.classify.precision import prepare_for_inference
+from models.classify.precision import choose_precision, prepare_for_inference
 from models.classify.prediction import RunControl
 
 DEFAULT_MAX_LENGTH = 256
@@ -58,6 +59,9 @@ class Encoder:
         self.path = path
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
+        # Int8 activations are quantized per batch, so a vector moves a little with its batch-mates.
+        # The few texts every score is measured against (label prompts) are embedded exactly.
+        self.exact_model = model
 
     @classmethod
     def load(cls, path: Path, name: str = "", device: str | None = None, precision: str = "auto") -> "Encoder":
@@ -69,9 +73,13 @@ class Encoder:
         if getattr(model, "pooler", None) is not None:
             model.pooler = None  # mean pooling reads the token vectors; the [CLS] head would be wasted work
         max_length = useful_length(path, tokenizer, model.config)
+        exact = copy.deepcopy(model) if choose_precision(device, precision) == "int8" else None
         model, precision = prepare_for_inference(model, device, precision)
-        return cls(model, tokenizer, name=name or Path(path).name, device=device, precision=precision,
-                   max_length=max_length, path=str(path))
+        encoder = cls(model, tokenizer, name=name or Path(path).name, device=device, precision=precision,
+                      max_length=max_length, path=str(path))
+        if precision == "int8" and exact is not None:
+            encoder.exact_model = exact.eval()
+        return encoder
 
     @property
     def dim(self) -> int:
@@ -85,10 +93,12 @@ class Encoder:
         """Input ids with special tokens, cut at the model's useful length."""
         return self.tokenizer(list(texts), truncation=True, max_length=self.max_length)["input_ids"]
 
-    def embed_ids(self, sequences: list[list[int]], control: RunControl | None = None) -> np.ndarray:
+    def embed_ids(self, sequences: list[list[int]], control: RunControl | None = None,
+                  model=None) -> np.ndarray:
         """Unit vectors (len(sequences), dim) for ready-made input id lists."""
         import torch
 
+        model = model or self.model
         result = np.zeros((len(sequences), self.dim), dtype=np.float32)
         lengths = [len(s) for s in sequences]
         with torch.inference_mode():
@@ -97,11 +107,15 @@ class Encoder:
                     control.check()
                 ids, mask = pad([sequences[i] for i in batch], self.pad_id)
                 ids, mask = ids.to(self.device), mask.to(self.device)
-                hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
+                hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state
                 result[batch] = mean_pool(hidden, mask).cpu().numpy()
                 if control is not None:
                     control.advance(len(batch), len(sequences))
         return result
+
+    def embed_exact(self, texts: list[str]) -> np.ndarray:
+        """Unit vectors from the unquantized model: for reference texts such as label prompts."""
+        return self.embed_ids(self.token_ids(list(texts)), model=self.exact_model)
 
     def embed(self, texts: list[str], control: RunControl | None = None) -> np.ndarray:
         """Unit vectors for texts (each cut at the useful length); repeated texts come from a cache."""

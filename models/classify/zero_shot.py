@@ -38,7 +38,7 @@ def label_vectors(encoder: Encoder, labels: list[str], descriptions: dict[str, s
     """One unit vector per label: the mean of its prompts' embeddings."""
     vectors = []
     for label in labels:
-        mean = encoder.embed(label_prompts(label, descriptions.get(label))).mean(axis=0)
+        mean = encoder.embed_exact(label_prompts(label, descriptions.get(label))).mean(axis=0)
         vectors.append(mean / max(np.linalg.norm(mean), 1e-9))
     return np.array(vectors, dtype=np.float32)
 
