@@ -28,8 +28,10 @@ class WindowedClassifier:
     overlap: int = OVERLAP_TOKENS
     max_windows: int = MAX_WINDOWS
 
-    def window_probabilities(self, sequences: list[list[int]], control: RunControl | None = None) -> np.ndarray:
-        """(len(sequences), len(labels)) probabilities for ready-made input id lists."""
+    def window_probabilities(self, sequences: list[list[int]], control: RunControl | None = None,
+                             exact: bool = False) -> np.ndarray:
+        """(len(sequences), len(labels)) probabilities for ready-made input id lists. `exact` asks
+        for the unquantized model, whose answer for a text does not depend on its batch-mates."""
         raise NotImplementedError
 
     def predict(self, texts: list[str], control: RunControl | None = None) -> list[Prediction]:
@@ -40,10 +42,11 @@ class WindowedClassifier:
         probabilities = self.window_probabilities([w.ids for w in windows], control)
         return aggregate(texts, windows, probabilities, self.labels)
 
-    def score_texts(self, texts: list[str]) -> np.ndarray:
-        """Probabilities for each text read as a single window (cut at the useful length)."""
+    def score_texts(self, texts: list[str], exact: bool = True) -> np.ndarray:
+        """Probabilities for each text read as a single window (cut at the useful length), by
+        default exactly: explanations compare texts that differ by one word."""
         ids = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)["input_ids"]
-        return self.window_probabilities(ids)
+        return self.window_probabilities(ids, exact=exact)
 
     def describe(self) -> str:
         return self.method

@@ -90,8 +90,8 @@ class FewShotClassifier(WindowedClassifier):
         self.model = LogisticRegression(C=REGULARISATION_C, max_iter=2000)
         self.model.fit(np.vstack([vectors, prompts]), np.concatenate([truth, prompt_truth]))
 
-    def window_probabilities(self, sequences, control: RunControl | None = None) -> np.ndarray:
-        vectors = self.encoder.embed_ids(sequences, control)
+    def window_probabilities(self, sequences, control: RunControl | None = None, exact: bool = False) -> np.ndarray:
+        vectors = self.encoder.embed_ids(sequences, control, model=self.encoder.exact_model if exact else None)
         zero_shot = softmax(vectors @ self.label_vectors.T / DEFAULT_TEMPERATURE)
         return blend(self.model.predict_proba(vectors), zero_shot, self.example_count, len(self.labels))
 

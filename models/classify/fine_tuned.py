@@ -2,6 +2,7 @@
 'classifier'), read through the same windows as the other two."""
 from __future__ import annotations
 
+import copy
 import threading
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import numpy as np
 from models.classify.base import WindowedClassifier, check_labels
 from models.classify.batching import pad, sorted_batches
 from models.classify.encoder import useful_length
-from models.classify.precision import prepare_for_inference
+from models.classify.precision import choose_precision, prepare_for_inference
 from models.classify.prediction import RunControl
 from models.errors import ModelError
 
@@ -32,6 +33,7 @@ class FineTunedClassifier(WindowedClassifier):
         self.device = device
         self.precision = precision
         self.max_length = max_length
+        self.exact_model = model  # the unquantized model when `model` is int8
 
     @classmethod
     def load(cls, path: Path, name: str = "", labels: list[str] | None = None, device: str | None = None,
@@ -45,20 +47,25 @@ class FineTunedClassifier(WindowedClassifier):
         if labels and own and len(labels) != len(own):
             raise ModelError(f"{name or path}: the model has {len(own)} labels, the registry lists {len(labels)}")
         max_length = useful_length(path, tokenizer, model.config)
+        exact = copy.deepcopy(model) if choose_precision(device, precision) == "int8" else None
         model, precision = prepare_for_inference(model, device, precision)
-        return cls(model, tokenizer, labels or own, name=name or Path(path).name, device=device,
-                   precision=precision, max_length=max_length)
+        classifier = cls(model, tokenizer, labels or own, name=name or Path(path).name, device=device,
+                         precision=precision, max_length=max_length)
+        if precision == "int8" and exact is not None:
+            classifier.exact_model = exact.eval()
+        return classifier
 
-    def window_probabilities(self, sequences, control: RunControl | None = None) -> np.ndarray:
+    def window_probabilities(self, sequences, control: RunControl | None = None, exact: bool = False) -> np.ndarray:
         import torch
 
+        model = self.exact_model if exact else self.model
         result = np.zeros((len(sequences), len(self.labels)), dtype=np.float32)
         with torch.inference_mode():
             for batch in sorted_batches([len(s) for s in sequences]):
                 if control is not None:
                     control.check()
                 ids, mask = pad([sequences[i] for i in batch], self.tokenizer.pad_token_id or 0)
-                logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
+                logits = model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
                 result[batch] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
                 if control is not None:
                     control.advance(len(batch), len(sequences))

@@ -70,8 +70,9 @@ class ZeroShotClassifier(WindowedClassifier):
     def similarities(self, vectors: np.ndarray) -> np.ndarray:
         return vectors @ self.label_vectors.T
 
-    def window_probabilities(self, sequences, control: RunControl | None = None) -> np.ndarray:
-        return softmax(self.similarities(self.encoder.embed_ids(sequences, control)) / self.temperature)
+    def window_probabilities(self, sequences, control: RunControl | None = None, exact: bool = False) -> np.ndarray:
+        vectors = self.encoder.embed_ids(sequences, control, model=self.encoder.exact_model if exact else None)
+        return softmax(self.similarities(vectors) / self.temperature)
 
     def calibrate(self, texts: list[str], labels: list[str]) -> float:
         """Refit the temperature on labelled texts (those whose label is one of ours)."""
