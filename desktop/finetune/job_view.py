@@ -1,0 +1,387 @@
+"""One job, while it runs and after: progress, the live loss plot, the numbers of the moment,
+Stop and Resume; when it ends, its metrics (a confusion matrix for classifiers, before/after
+generations for chat models) and the ways to use the new model.
+"""
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView, QFrame, QGridLayout, QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton,
+    QSplitter, QTableWidget, QTableWidgetItem, QTabWidget, QTextBrowser, QVBoxLayout, QWidget,
+)
+
+from desktop.finetune.events import JobState
+from desktop.finetune.jobs_model import STATUS_COLOURS, json_field, job_duration, job_title
+from desktop.finetune.plots import ConfusionMatrixView, LossPlot
+from desktop.format import human_duration
+
+STATUS_TEXT = {
+    "queued": "Starting",
+    "running": "Training",
+    "completed": "Finished",
+    "stopped": "Stopped — resume any time",
+    "interrupted": "Interrupted — the app or the computer stopped while it trained; resume it",
+    "failed": "Failed",
+}
+
+
+def format_number(value) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
+        return f"{value:.2e}"
+    return f"{value:.4g}"
+
+
+def scalar_metrics(metrics: dict) -> list[tuple[str, str]]:
+    return [(key.replace("_", " "), format_number(value)) for key, value in metrics.items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool)]
+
+
+def confusion_of(metrics: dict, labels: list[str]) -> tuple[list[list[float]], list[str]] | None:
+    matrix = metrics.get("confusion_matrix")
+    if isinstance(matrix, dict):  # {"labels": [...], "matrix": [[...]]}
+        labels, matrix = matrix.get("labels") or labels, matrix.get("matrix")
+    labels = metrics.get("labels") or labels
+    if not matrix or not labels or len(matrix) != len(labels):
+        return None
+    return matrix, list(labels)
+
+
+def generations_of(metrics: dict) -> list[dict]:
+    samples = metrics.get("generations") or metrics.get("samples") or []
+    return [s for s in samples if isinstance(s, dict)]
+
+
+def per_label_of(metrics: dict) -> dict:
+    per_label = metrics.get("per_label") or {}
+    return per_label if isinstance(per_label, dict) else {}
+
+
+class Stat(QFrame):
+    """A small caption over a big number."""
+
+    def __init__(self, caption: str, parent=None):
+        super().__init__(parent)
+        self.setObjectName("stat")
+        self.setStyleSheet("QFrame#stat { background: #f6f6f8; border-radius: 6px; }")
+        self.caption = QLabel(caption)
+        self.caption.setStyleSheet("color: #6b7280; font-size: 11px;")
+        self.value = QLabel("—")
+        self.value.setStyleSheet("font-size: 16px; font-weight: 600;")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 6, 10, 6)
+        layout.addWidget(self.caption)
+        layout.addWidget(self.value)
+
+    def set(self, text: str) -> None:
+        self.value.setText(text)
+
+
+class JobView(QWidget):
+    stop_clicked = Signal()
+    resume_clicked = Signal()
+    chat_clicked = Signal()
+    use_classifier_clicked = Signal()
+    compare_clicked = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.job: dict = {}
+        self.state = JobState()
+
+        self.title = QLabel()
+        self.title.setStyleSheet("font-size: 18px; font-weight: 600;")
+        self.status = QLabel()
+        self.status.setStyleSheet("font-size: 13px; font-weight: 600;")
+        self.subtitle = QLabel()
+        self.subtitle.setStyleSheet("color: #6b7280;")
+        self.subtitle.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.subtitle.setWordWrap(True)
+
+        self.stop_button = QPushButton("Stop")
+        self.resume_button = QPushButton("Resume")
+        self.chat_button = QPushButton("Chat with it")
+        self.classifier_button = QPushButton("Use for this classifier")
+        self.compare_button = QPushButton("Compare with base")
+        self.stop_button.clicked.connect(self.stop_clicked)
+        self.resume_button.clicked.connect(self.resume_clicked)
+        self.chat_button.clicked.connect(self.chat_clicked)
+        self.classifier_button.clicked.connect(self.use_classifier_clicked)
+        self.compare_button.clicked.connect(self.compare_clicked)
+        buttons = QHBoxLayout()
+        for button in (self.stop_button, self.resume_button, self.chat_button, self.classifier_button,
+                       self.compare_button):
+            buttons.addWidget(button)
+        buttons.addStretch()
+
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("%p%")
+        self.progress_text = QLabel()
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        self.stats = {
+            "lr": Stat("Learning rate"),
+            "throughput": Stat("Throughput"),
+            "memory": Stat("Device memory"),
+            "loss": Stat("Training loss"),
+            "eval": Stat("Validation"),
+        }
+        stats_row = QHBoxLayout()
+        for stat in self.stats.values():
+            stats_row.addWidget(stat)
+
+        # -- tabs: training curves, results, settings -----------------------------------------
+        self.plot = LossPlot()
+        self.metrics_table = self._table(["Metric", "Value"])
+        self.per_label_table = self._table(["Label", "Precision", "Recall", "F1", "Examples"])
+        self.confusion = ConfusionMatrixView()
+        self.generations = QTextBrowser()
+        self.generations.setOpenExternalLinks(False)
+        self.results_hint = QLabel()
+        self.results_hint.setWordWrap(True)
+        numbers = QWidget()
+        numbers_layout = QVBoxLayout(numbers)
+        numbers_layout.setContentsMargins(0, 0, 0, 0)
+        numbers_layout.addWidget(self.metrics_table, 1)
+        numbers_layout.addWidget(self.per_label_table, 1)
+        self.results_split = QSplitter()
+        self.results_split.addWidget(numbers)
+        self.results_split.addWidget(self.confusion)
+        self.results_split.addWidget(self.generations)
+        self.results_split.setStretchFactor(0, 1)
+        self.results_split.setStretchFactor(1, 2)
+        self.results_split.setStretchFactor(2, 2)
+        results = QWidget()
+        results_layout = QVBoxLayout(results)
+        results_layout.addWidget(self.results_hint)
+        results_layout.addWidget(self.results_split, 1)
+
+        self.settings_table = self._table(["Setting", "Value", "Why"])
+        self.settings_table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.log_view = QTextBrowser()
+
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.plot, "Training")
+        self.tabs.addTab(results, "Results")
+        self.tabs.addTab(self.settings_table, "Settings and data")
+        self.tabs.addTab(self.log_view, "Log")
+
+        header = QGridLayout()
+        header.addWidget(self.title, 0, 0)
+        header.addWidget(self.status, 0, 1, Qt.AlignmentFlag.AlignRight)
+        header.addWidget(self.subtitle, 1, 0, 1, 2)
+        layout = QVBoxLayout(self)
+        layout.addLayout(header)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.progress_text)
+        layout.addWidget(self.message)
+        layout.addLayout(stats_row)
+        layout.addWidget(self.tabs, 1)
+
+    @staticmethod
+    def _table(headers: list[str]) -> QTableWidget:
+        table = QTableWidget(0, len(headers))
+        table.setHorizontalHeaderLabels(headers)
+        table.verticalHeader().hide()
+        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        table.horizontalHeader().setStretchLastSection(True)
+        return table
+
+    @staticmethod
+    def _fill(table: QTableWidget, rows: list[tuple]) -> None:
+        table.setRowCount(len(rows))
+        for r, row in enumerate(rows):
+            for c, text in enumerate(row):
+                item = QTableWidgetItem(str(text))
+                if c == 2 and table.columnCount() == 3:
+                    item.setForeground(Qt.GlobalColor.darkGray)
+                    item.setToolTip(str(text))
+                table.setItem(r, c, item)
+        table.resizeRowsToContents()
+
+    # -- showing a job -------------------------------------------------------------------------
+    def show_job(self, job: dict, state: JobState, config: dict | None = None) -> None:
+        """A job from the jobs table, with its events so far and its config.json."""
+        self.job = dict(job)
+        self.state = state
+        self.title.setText(job_title(self.job))
+        details = [f"base {self.job.get('base_model') or '?'}"]
+        if self.job.get("snapshot_hash"):
+            details.append(f"data snapshot {str(self.job['snapshot_hash'])[:12]}")
+        if self.job.get("job_dir"):
+            details.append(f"folder {self.job['job_dir']}")
+        self.subtitle.setText(" · ".join(details))
+        self._fill(self.settings_table, settings_rows(config or {}, self.job))
+        self.message.clear()
+        self.update_state(state)
+
+    def set_status(self, status: str, message: str = "") -> None:
+        self.job["status"] = status
+        self.status.setText(STATUS_TEXT.get(status, status))
+        self.status.setStyleSheet(
+            f"font-size: 13px; font-weight: 600; color: {STATUS_COLOURS.get(status, '#333')};"
+        )
+        running = status in ("running", "queued")
+        self.stop_button.setVisible(running)
+        self.stop_button.setEnabled(running)
+        self.resume_button.setVisible(status in ("stopped", "interrupted", "failed") and self.resumable())
+        finished = status == "completed"
+        kind = self.job.get("kind")
+        model_kind = self.model_kind()
+        self.chat_button.setVisible(finished and model_kind == "chat")
+        self.compare_button.setVisible(finished and model_kind == "chat")
+        self.classifier_button.setVisible(finished and model_kind == "classifier")
+        if message:
+            colour = "#b00020" if status == "failed" else "#333333"
+            self.message.setStyleSheet(f"color: {colour};")
+            self.message.setText(message)
+        if finished and kind:
+            self.tabs.setCurrentIndex(1)
+
+    def resumable(self) -> bool:
+        return bool(self.state.checkpoints) or self.job.get("status") in ("stopped", "interrupted")
+
+    def model_kind(self) -> str:
+        """'chat' or 'classifier': what the new model is."""
+        kind = self.job.get("kind")
+        if kind == "classifier":
+            return "classifier"
+        if kind == "chat":
+            return "chat"
+        base_kind = json_field(self.job, "config_json").get("base_kind")
+        return "chat" if base_kind == "chat" or (self.state.plan or {}).get("objective") == "causal" else kind or ""
+
+    def update_state(self, state: JobState) -> None:
+        self.state = state
+        step = state.last_step
+        self.progress.setValue(int(state.fraction * 1000))
+        parts = []
+        if state.total_steps:
+            parts.append(f"Step {state.step} of {state.total_steps}")
+        if step.get("epoch") is not None:
+            epochs = f" of {format_number(state.epochs)}" if state.epochs else ""
+            parts.append(f"epoch {float(step['epoch']):.2f}{epochs}")
+        elapsed = step.get("elapsed_s")
+        if elapsed is None:
+            elapsed = job_duration(self.job)
+        if elapsed is not None:
+            parts.append(f"{human_duration(float(elapsed))} elapsed")
+        if step.get("eta_s") is not None and state.status is None and self.job.get("status") == "running":
+            parts.append(f"about {human_duration(float(step['eta_s']))} left")
+        if not parts:
+            parts.append("Waiting for the first step…" if self.job.get("status") == "running" else "")
+        self.progress_text.setText(" · ".join(parts))
+
+        self.stats["lr"].set(format_number(step["lr"]) if step.get("lr") is not None else "—")
+        throughput = state.throughput
+        self.stats["throughput"].set(f"{throughput[0]:.1f} {throughput[1]}" if throughput else "—")
+        memory = step.get("memory_mb")
+        device = state.device.upper() if state.device else ""
+        self.stats["memory"].set(f"{float(memory):,.0f} MB {device}".strip() if memory is not None else device or "—")
+        self.stats["loss"].set(format_number(step["loss"]) if step.get("loss") is not None else "—")
+        self.stats["eval"].set(eval_summary(state.last_eval))
+        self.plot.show_state(state)
+        self.show_results(state.metrics or json_field(self.job, "metrics_json"))
+        self.log_view.setPlainText(self.log_text())
+
+    def show_results(self, metrics: dict) -> None:
+        self._fill(self.metrics_table, scalar_metrics(metrics))
+        per_label = per_label_of(metrics)
+        self._fill(self.per_label_table, [
+            (label, *(format_number(values.get(key, "")) for key in ("precision", "recall", "f1", "support")))
+            for label, values in per_label.items() if isinstance(values, dict)
+        ])
+        self.per_label_table.setVisible(bool(per_label))
+        confusion = confusion_of(metrics, self.labels())
+        self.confusion.setVisible(confusion is not None)
+        if confusion is not None:
+            self.confusion.show_matrix(*confusion)
+        samples = generations_of(metrics)
+        self.generations.setVisible(bool(samples))
+        self.generations.setHtml(generations_html(samples))
+        if not metrics:
+            self.results_hint.setText("The results appear here when the job finishes.")
+        else:
+            self.results_hint.setText("Measured on the validation split, which the model never trained on.")
+
+    def labels(self) -> list[str]:
+        config = json_field(self.job, "config_json")
+        return list(config.get("labels") or [])
+
+    def log_text(self) -> str:
+        folder = self.job.get("job_dir")
+        if not folder:
+            return ""
+        path = Path(folder) / "stderr.log"
+        try:
+            return path.read_text(encoding="utf-8", errors="replace")[-20_000:]
+        except OSError:
+            return ""
+
+
+def eval_summary(event: dict) -> str:
+    if not event:
+        return "—"
+    for key, label in (("accuracy", "accuracy"), ("perplexity", "perplexity"), ("eval_loss", "loss")):
+        if event.get(key) is not None:
+            return f"{label} {format_number(float(event[key]))}"
+    return "—"
+
+
+def settings_rows(config: dict, job: dict) -> list[tuple[str, str, str]]:
+    """(setting, value, reason) rows from a job's config.json, then its data snapshot."""
+    rows = []
+    choices = config.get("choices") or config.get("hyperparameters") or {}
+    for name, choice in choices.items():
+        if isinstance(choice, dict) and "value" in choice:
+            rows.append((name.replace("_", " "), format_number(choice["value"]), str(choice.get("reason", ""))))
+        else:
+            rows.append((name.replace("_", " "), format_number(choice), ""))
+    reasons = config.get("reasons") or {}
+    if reasons and not any(r[2] for r in rows):
+        rows = [(name, value, str(reasons.get(name.replace(" ", "_"), ""))) for name, value, _ in rows]
+    for key in ("recipe", "base_model", "base", "device"):
+        if config.get(key) and not isinstance(config[key], dict):
+            rows.append((key.replace("_", " "), str(config[key]), ""))
+    data = config.get("data") or {}
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if not isinstance(value, (dict, list)):
+                rows.append((f"data {key.replace('_', ' ')}", format_number(value), ""))
+    if job.get("snapshot_hash"):
+        rows.append(("data snapshot (sha256)", str(job["snapshot_hash"]), "the exact rows this job trained on"))
+    return rows
+
+
+def generations_html(samples: list[dict]) -> str:
+    parts = ["<h3>Before and after</h3>"]
+    for sample in samples:
+        prompt = html.escape(str(sample.get("prompt", "")))
+        before = html.escape(str(sample.get("before", ""))).replace("\n", "<br>")
+        after = html.escape(str(sample.get("after", ""))).replace("\n", "<br>")
+        parts.append(
+            f"<p><b>Prompt:</b> {prompt}</p>"
+            "<table width='100%' cellspacing='6'><tr>"
+            f"<td width='50%' style='background:#f4f4f6;padding:6px'><b>Before</b><br>{before}</td>"
+            f"<td width='50%' style='background:#fdf1ea;padding:6px'><b>After</b><br>{after}</td>"
+            "</tr></table>"
+        )
+    return "".join(parts)
+
+
+def pretty_json(value) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False)
