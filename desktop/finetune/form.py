@@ -221,10 +221,14 @@ class StartForm(QWidget):
         """Registered model names by kind ('chat', 'encoder', 'classifier')."""
         self._models = models_by_kind
         self._fill_base()
+        if not self._name_edited:
+            self.name_edit.setText(self.suggested_name())
 
     def set_sources(self, sources: list[DataSource]) -> None:
         self._stored_sources = sources
         self._fill_data()
+        if not self._name_edited:
+            self.name_edit.setText(self.suggested_name())
 
     def _fill_base(self) -> None:
         current = self.base_combo.currentText()

@@ -159,9 +159,10 @@ class JobView(QWidget):
         self.results_split.addWidget(numbers)
         self.results_split.addWidget(self.confusion)
         self.results_split.addWidget(self.generations)
-        self.results_split.setStretchFactor(0, 1)
-        self.results_split.setStretchFactor(1, 2)
-        self.results_split.setStretchFactor(2, 2)
+        self.results_split.setStretchFactor(0, 2)
+        self.results_split.setStretchFactor(1, 3)
+        self.results_split.setStretchFactor(2, 3)
+        numbers.setMinimumWidth(330)
         results = QWidget()
         results_layout = QVBoxLayout(results)
         results_layout.addWidget(self.results_hint)
@@ -268,7 +269,8 @@ class JobView(QWidget):
     def update_state(self, state: JobState) -> None:
         self.state = state
         step = state.last_step
-        self.progress.setValue(int(state.fraction * 1000))
+        finished = self.job.get("status") == "completed" or state.status == "completed"
+        self.progress.setValue(1000 if finished else int(state.fraction * 1000))
         parts = []
         if state.total_steps:
             parts.append(f"Step {state.step} of {state.total_steps}")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtGui import QColor, QFont, QFontMetrics
 
 TRAIN_COLOUR = "#e8743b"
 EVAL_COLOUR = "#2f6fb3"
@@ -32,12 +32,14 @@ class LossPlot(pg.GraphicsLayoutWidget):
             symbol="o", symbolSize=7, symbolBrush=EVAL_COLOUR, symbolPen=None,
         )
         self.lr = self.addPlot(row=1, col=0)
-        self.lr.setLabel("left", "learning rate")
+        self.lr.setLabel("left", "lr")
         self.lr.setLabel("bottom", "step")
         self.lr.showGrid(x=True, y=True, alpha=0.25)
         self.lr.setXLink(self.loss)
         self.lr.getAxis("left").enableAutoSIPrefix(False)
         self.lr_curve = self.lr.plot([], [], pen=pg.mkPen(LR_COLOUR, width=1.5))
+        for plot in (self.loss, self.lr):  # the same axis width keeps the two step axes aligned
+            plot.getAxis("left").setWidth(64)
         self.ci.layout.setRowStretchFactor(0, 3)
         self.ci.layout.setRowStretchFactor(1, 1)
 
@@ -62,7 +64,6 @@ class ConfusionMatrixView(pg.PlotWidget):
         self.setMinimumSize(320, 280)
         self.image = pg.ImageItem()
         self.addItem(self.image)
-        self.getPlotItem().invertY(True)
         self.getPlotItem().setAspectLocked(True)
         self.getPlotItem().hideButtons()
         self.setMouseEnabled(x=False, y=False)
@@ -87,7 +88,8 @@ class ConfusionMatrixView(pg.PlotWidget):
         shares = np.divide(self.matrix, totals, out=np.zeros_like(self.matrix), where=totals > 0)
         colours = pg.ColorMap([0.0, 1.0], [QColor("#f7f7f7"), QColor("#e8743b")])
         self.image.setLookupTable(colours.getLookupTable(0.0, 1.0, 256))
-        self.image.setImage(shares.T, levels=(0.0, 1.0))  # ImageItem takes [x, y]
+        # ImageItem takes [x, y] with y growing upwards: flip the rows so the first label is on top.
+        self.image.setImage(shares[::-1].T, levels=(0.0, 1.0))
         font = QFont()
         font.setPointSize(10)
         for row in range(n):
@@ -95,12 +97,16 @@ class ConfusionMatrixView(pg.PlotWidget):
                 colour = "#ffffff" if shares[row, col] > 0.6 else "#222222"
                 text = pg.TextItem(f"{int(self.matrix[row, col])}", color=colour, anchor=(0.5, 0.5))
                 text.setFont(font)
-                text.setPos(col + 0.5, row + 0.5)
+                text.setPos(col + 0.5, n - row - 0.5)
                 self.addItem(text)
                 self.texts.append(text)
-        ticks = [[(i + 0.5, self._short(label)) for i, label in enumerate(self.labels)]]
-        self.getAxis("bottom").setTicks(ticks)
-        self.getAxis("left").setTicks(ticks)
+        self.getAxis("bottom").setTicks([[(i + 0.5, self._short(label)) for i, label in enumerate(self.labels)]])
+        left = self.getAxis("left")
+        left.setTicks([[(n - i - 0.5, self._short(label)) for i, label in enumerate(self.labels)]])
+        # The axis does not grow for its tick texts by itself, and hides the ones that do not fit.
+        widest = max(QFontMetrics(left.style.get("tickFont") or QFont()).horizontalAdvance(self._short(label))
+                     for label in self.labels)
+        left.setWidth(widest + 40)
         self.getPlotItem().setRange(xRange=(0, n), yRange=(0, n), padding=0.02)
 
     @staticmethod
