@@ -1,29 +1,27 @@
-"""The fine-tuning engine as the page uses it: plan a job, freeze its data into a job folder, and
-keep the `jobs` table in step with what the trainer reports.
+"""The fine-tuning engine as the page uses it: read the chosen data, plan a job, freeze it into a job
+folder with its row in the `jobs` table, and keep that row in step with what the trainer reports.
 
-Everything here is plain Python that may take seconds (tokenising data for the plan, writing the
-snapshot): the page calls it through BackgroundOp. The ML lives in models.finetune, the rows in
-desktop.store.jobs.
+The functions that read data or plan take seconds (the tokenizer, a speed probe of the device), so
+the page calls them through BackgroundOp. The ML lives in models.finetune, the rows in
+desktop.store.jobs; this module only joins them.
 """
 from __future__ import annotations
 
 import json
 import logging
+import shutil
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 from desktop.finetune import sources
 from desktop.finetune.form import JobRequest
-from desktop.finetune.jobs_model import json_field
-from desktop.finetune.process import trainer_alive
-from desktop.format import human_duration, human_size
+from desktop.format import human_duration
+from desktop.store import jobs
 
 log = logging.getLogger(__name__)
 
-
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+# Overrides the form offers that are not hyperparameters of the plan.
+NOT_HYPERPARAMETERS = ("device",)
 
 
 @dataclass
@@ -34,66 +32,193 @@ class PlanView:
     estimate: str
     fits: bool
     advice: list[str] = field(default_factory=list)
-    fixes: tuple[str, ...] = ()  # which one-click fixes apply: batch, lora, max_length, cpu
-    values: dict = field(default_factory=dict)  # the chosen values by name, for the fixes
-    plan: object = None
+    warnings: list[str] = field(default_factory=list)
+    fixes: tuple[str, ...] = ()  # the one-click fixes that apply: batch, lora, max_length, cpu
+    values: dict = field(default_factory=dict)  # the chosen value of each setting, by name
 
 
-# -- jobs table --------------------------------------------------------------------------------------
-def _jobs_store():
-    from desktop.store import jobs
+# -- the data --------------------------------------------------------------------------------------
+class RowCache:
+    """Rows read for a data source, kept while the form is open (re-planning must not re-read files)."""
 
-    return jobs
+    def __init__(self):
+        self._rows: dict[tuple, tuple[list[dict], dict]] = {}
 
+    def clear(self) -> None:
+        self._rows.clear()
 
-def list_jobs(db) -> list[dict]:
-    return [dict(row) for row in _jobs_store().list_jobs(db)]
-
-
-def get_job(db, job_id: str) -> dict | None:
-    if not job_id:
-        return None
-    row = _jobs_store().get_job(db, job_id)
-    return dict(row) if row is not None else None
-
-
-def mark_running(db, job_id: str, pid: int, resume: bool) -> None:
-    changes = {"status": "running", "pid": pid, "finished": None}
-    job = get_job(db, job_id) or {}
-    if not resume or not job.get("started"):
-        changes["started"] = now()
-    _jobs_store().update_job(db, job_id, **changes)
+    def rows(self, db, task: str, source: sources.DataSource) -> tuple[list[dict], dict]:
+        key = (task, source.kind, source.ref)
+        if key not in self._rows:
+            self._rows[key] = read_rows(db, task, source)
+        return self._rows[key]
 
 
-def mark_ended(db, job_id: str, status: str, metrics: dict, message: str = "") -> None:
-    changes = {"status": status, "finished": now(), "pid": None}
-    if metrics:
-        changes["metrics_json"] = json.dumps(metrics)
-    _jobs_store().update_job(db, job_id, **changes)
-    _remember_message(db, job_id, message)
+def read_rows(db, task: str, source: sources.DataSource) -> tuple[list[dict], dict]:
+    """(rows for the recipe, where they came from) for a data source. Raises ValueError or JobRefused."""
+    from models.finetune.data import JobRefused, read_documents, read_jsonl, read_labelled_file
+
+    if source.kind == "dataset":
+        dataset, rows = sources.dataset_rows(db, source.ref)
+        if task == "pretrain":
+            rows = [{"text": row["text"]} if "text" in row else
+                    {"text": "\n\n".join(m.get("content", "") for m in row.get("messages", []))} for row in rows]
+        return rows, {"dataset": dataset["name"], "dataset_id": dataset["id"]}
+    if source.kind == "classifier":
+        rows = sources.classifier_rows(db, source.ref)
+        return rows, {"classifier_id": int(source.ref)}
+    path = Path(source.ref)
+    if source.kind == "folder":
+        rows, skipped = read_documents(path)
+        return rows, {"documents": str(path), "files": len(rows), "skipped": len(skipped)}
+    if not path.is_file():
+        raise JobRefused(f"{path}: no such file")
+    if path.suffix.lower() in (".jsonl", ".json"):
+        rows = read_jsonl(path)
+    elif task == "classifier":
+        rows = read_labelled_file(path)
+    elif task == "pretrain":
+        rows = [{"text": path.read_text(encoding="utf-8", errors="replace")}]
+    else:
+        raise JobRefused(f"{path.name}: chat training data is a JSONL file of {{\"messages\": [...]}} lines")
+    return rows, {"train_file": str(path)}
 
 
-def _remember_message(db, job_id: str, message: str) -> None:
-    job = get_job(db, job_id)
-    if job and job.get("job_dir"):
-        try:
-            (Path(job["job_dir"]) / "status-message.txt").write_text(message or "", encoding="utf-8")
-        except OSError:
-            pass
+def plan_arguments(request: JobRequest) -> dict:
+    overrides = {k: v for k, v in request.overrides.items() if k not in NOT_HYPERPARAMETERS}
+    return {"base": request.base_model, "device": request.overrides.get("device", "auto"),
+            "overrides": overrides, "processes": processes_for(request.overrides.get("device", "auto"))}
 
 
-def job_message(job: dict) -> str:
-    folder = job.get("job_dir")
-    if not folder:
-        return ""
+def processes_for(device: str) -> int:
+    """One process per GPU when several are there (data-parallel), else one."""
+    if device not in ("auto", "cuda"):
+        return 1
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() and torch.cuda.device_count() > 1 else 1
+
+
+# -- planning --------------------------------------------------------------------------------------
+def plan_view(db, registry, request: JobRequest, cache: RowCache | None = None) -> PlanView:
+    from models.finetune import plan_job
+
+    rows, _source = (cache or RowCache()).rows(db, request.task, request.source)
+    plan = plan_job(request.task, rows, registry=registry, **plan_arguments(request))
+    return view_of(plan)
+
+
+def view_of(plan) -> PlanView:
+    values = {name: choice.value for name, choice in plan.choices.items()}
+    rows = [(name.replace("_", " "), shown(choice.value), choice.reason) for name, choice in plan.choices.items()]
+    rows.insert(0, ("device", plan.device + (f" × {plan.processes}" if plan.processes > 1 else ""),
+                    "chosen automatically" if plan.device != "cpu" else "no GPU was chosen or found"))
+    rows.insert(1, ("data", f"{plan.train_rows} training, {plan.eval_rows} validation rows",
+                    f"{len(plan.labels)} labels: {', '.join(plan.labels[:8])}" if plan.labels else ""))
+    estimate = (f"About {human_duration(plan.estimate_seconds)} on {device_name(plan.device)}, "
+                f"{plan.total_steps} steps · peak memory about {plan.peak_memory_mb:,.0f} MB of "
+                f"{plan.available_memory_mb:,.0f} MB")
+    fixes = []
+    if not plan.fits:
+        if int(values.get("batch_size", 1)) > 1:
+            fixes.append("batch")
+        if plan.recipe == "chat" and not values.get("lora"):
+            fixes.append("lora")
+        if int(values.get("max_length", 0)) > 64:
+            fixes.append("max_length")
+        if plan.device != "cpu":
+            fixes.append("cpu")
+    values["device"] = plan.device
+    return PlanView(rows=rows, estimate=estimate, fits=plan.fits, advice=list(plan.advice),
+                    warnings=list(plan.warnings), fixes=tuple(fixes), values=values)
+
+
+def shown(value) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.2e}" if value and abs(value) < 1e-3 else f"{value:g}"
+    return str(value)
+
+
+def device_name(device: str) -> str:
+    return {"cuda": "the GPU", "mps": "the Apple GPU", "cpu": "the CPU"}.get(device, device or "this machine")
+
+
+# -- creating a job ----------------------------------------------------------------------------------
+def create_job(db, registry, request: JobRequest, cache: RowCache | None = None) -> dict:
+    """Plan, freeze the data into a new job folder and add its row (status 'queued'). Raises JobRefused."""
+    from models.finetune import JobRefused, prepare_job
+    from models.finetune.job import new_job_id
+    from models.home import jobs_dir
+
+    rows, source = (cache or RowCache()).rows(db, request.task, request.source)
+    job_id = new_job_id()
+    job_dir = jobs_dir() / job_id
     try:
-        return (Path(folder) / "status-message.txt").read_text(encoding="utf-8")
-    except OSError:
-        return ""
+        config, plan = prepare_job(job_dir, request.task, rows, registry=registry, source=source,
+                                   output_name=request.output_name or None, **plan_arguments(request))
+        if not plan.fits:
+            raise JobRefused("the job does not fit in memory: " + "; ".join(plan.advice))
+    except BaseException:
+        shutil.rmtree(job_dir, ignore_errors=True)
+        raise
+    return jobs.create_job(db, job_id, request.task, job_dir, base_model=plan.base,
+                           dataset_id=source.get("dataset_id"), snapshot_hash=config["data"]["sha256"],
+                           model_name=config["output_name"], config=config)
+
+
+def unique_model_name(registry, name: str) -> str:
+    taken = {entry.name for entry in registry.list()}
+    if name not in taken:
+        return name
+    number = 2
+    while f"{name}-{number}" in taken:
+        number += 1
+    return f"{name}-{number}"
+
+
+# -- the jobs table ---------------------------------------------------------------------------------
+def list_jobs(db) -> list[dict]:
+    return jobs.list_jobs(db)
+
+
+def get_job(db, job_id: str | None) -> dict | None:
+    return jobs.get_job(db, job_id) if job_id else None
+
+
+def mark_running(db, job_id: str, pid: int, resume: bool) -> dict:
+    """The trainer was started: running, with its pid; a resumed job keeps its first start time."""
+    job = get_job(db, job_id) or {}
+    changes = {"status": "running", "pid": pid, "finished": None, "message": None}
+    if not resume or not job.get("started"):
+        changes["started"] = jobs.now()
+    return jobs.update_job(db, job_id, **changes)
+
+
+def record(db, job_id: str, event: dict) -> None:
+    """Keep the row in step with a trainer line (the start's pid, the result of `done`)."""
+    kind = event.get("event")
+    if kind == "start" and event.get("pid"):
+        jobs.update_job(db, job_id, pid=int(event["pid"]))
+    elif kind == "done":
+        jobs.record_event(db, job_id, event)
+
+
+def mark_ended(db, job_id: str, status: str, message: str) -> dict:
+    """The trainer ended without a `done` line (killed, crashed): say so in the row."""
+    return jobs.update_job(db, job_id, status=status, message=message, pid=None, finished=jobs.now())
+
+
+def settle(db, job: dict) -> dict:
+    """A job marked running whose process is gone: finished unseen, or interrupted."""
+    return jobs.refresh_job(db, job)
 
 
 def trainer_running(job: dict) -> bool:
-    return trainer_alive(job.get("pid"), Path(job.get("job_dir") or ""))
+    from desktop.finetune.process import trainer_alive
+
+    return job.get("status") in jobs.ACTIVE and trainer_alive(job.get("pid"), Path(job.get("job_dir") or ""))
 
 
 def read_config(job: dict) -> dict:
@@ -103,45 +228,28 @@ def read_config(job: dict) -> dict:
             return json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
             pass
-    return json_field(job, "config_json")
+    return job.get("config") or {}
 
 
-# -- planning ------------------------------------------------------------------------------------------
-def plan_view(db, registry, request: JobRequest) -> PlanView:
-    raise NotImplementedError
+# -- using the result ---------------------------------------------------------------------------------
+def registered_entry(registry, name: str | None):
+    from models.errors import ModelError
 
-
-def create_job(db, registry, request: JobRequest) -> dict:
-    raise NotImplementedError
-
-
-# -- using the result ------------------------------------------------------------------------------------
-def registered_entry(registry, name: str):
+    if not name:
+        return None
     try:
         return registry.get(name)
-    except Exception:
+    except ModelError:
         return None
 
 
 def compare_pair(registry, job: dict) -> tuple[tuple[str, Path], tuple[str, Path]]:
+    """((base name, folder), (tuned name, folder)) of a finished chat job. Raises ModelError."""
+    from models.errors import ModelError
+
     tuned = registry.get(job["model_name"])
-    base = registry.get(job.get("base_model") or tuned.base_model)
+    base = registry.get(job.get("base_model") or tuned.base_model or "")
     if tuned.kind != "chat" or base.kind != "chat":
-        raise ValueError("Compare with base needs two chat models.")
+        raise ModelError("Compare with base answers a prompt with two chat models; this job made a "
+                         f"{tuned.kind}.")
     return (base.name, registry.local_path(base)), (tuned.name, registry.local_path(tuned))
-
-
-def estimate_text(seconds: float | None, memory_bytes: float | None, device: str) -> str:
-    parts = []
-    if seconds is not None:
-        parts.append(f"About {human_duration(seconds)} on {device_name(device)}")
-    if memory_bytes is not None:
-        parts.append(f"peak memory about {human_size(int(memory_bytes))}")
-    return " · ".join(parts)
-
-
-def device_name(device: str) -> str:
-    return {"cuda": "the GPU", "mps": "the Apple GPU", "cpu": "the CPU"}.get(device, device or "this machine")
-
-
-__all__ = ["PlanView", "sources"]

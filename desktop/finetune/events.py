@@ -44,6 +44,8 @@ class JobState:
     checkpoints: list[dict] = field(default_factory=list)
     done: dict | None = None
     starts: int = 0
+    status_message: str = ""  # what the trainer is doing before its first step
+    warnings: list[str] = field(default_factory=list)
 
     # -- folding events ------------------------------------------------------------------------
     def apply(self, event: dict) -> None:
@@ -64,12 +66,16 @@ class JobState:
         self.device = event.get("device") or self.device
         self.plan = event.get("plan") or self.plan
         self.done = None  # a resumed run starts over after a stop
+        self.status_message = ""
 
     def _on_step(self, event: dict) -> None:
         step = int(event.get("step", 0))
         # A resumed run repeats the steps after its checkpoint: forget the ones it will redo.
         self._forget_after(step - 1)
         self.last_step = event
+        self.status_message = ""
+        if event.get("total_steps"):
+            self.total_steps = int(event["total_steps"])
         if event.get("loss") is not None:
             self.train_steps.append(step)
             self.train_loss.append(float(event["loss"]))
@@ -84,6 +90,12 @@ class JobState:
         if event.get("eval_loss") is not None:
             self.eval_steps.append(step)
             self.eval_loss.append(float(event["eval_loss"]))
+
+    def _on_status(self, event: dict) -> None:
+        self.status_message = str(event.get("message") or "")
+
+    def _on_warning(self, event: dict) -> None:
+        self.warnings.append(str(event.get("message") or ""))
 
     def _on_checkpoint(self, event: dict) -> None:
         self.checkpoints.append(event)
@@ -138,16 +150,25 @@ class EventTail:
         self.offset = 0
         self._partial = b""
 
-    def read_new(self, final: bool = False) -> tuple[list[dict], bool]:
+    def size(self) -> int:
+        try:
+            return self.path.stat().st_size
+        except OSError:
+            return 0
+
+    def read_new(self, final: bool = False, limit: int | None = None) -> tuple[list[dict], bool]:
         """(new events, restarted): restarted is True when the file was replaced or truncated.
 
         `final`: the writer has ended, so a last line without its newline counts too.
+        `limit`: read no further than this many bytes from the start of the file.
         """
         try:
             size = self.path.stat().st_size
         except OSError:
             return [], False
-        restarted = size < self.offset
+        if limit is not None:
+            size = min(size, limit)
+        restarted = size < self.offset and limit is None
         if restarted:
             self.offset, self._partial = 0, b""
         if size == self.offset and not (final and self._partial):

@@ -6,6 +6,7 @@ background and starts the job.
 """
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,8 @@ TASK_HINTS = {
 }
 FILE_FILTER = "Training data (*.csv *.tsv *.jsonl *.json);;All files (*)"
 CHOOSE_FILE, CHOOSE_FOLDER = "__file__", "__folder__"
+# What the Advanced combo boxes mean to the plan.
+COMBO_VALUES = {"full": False, "lora": True, "on": True, "off": False}
 
 
 @dataclass
@@ -185,26 +188,25 @@ class StartForm(QWidget):
             self.override_widgets[name] = widget
             form.addRow(label, widget)
 
-        method = QComboBox()
-        method.addItem("auto", None)
-        method.addItem("full fine-tuning", "full")
-        method.addItem("LoRA adapters", "lora")
-        method.currentIndexChanged.connect(self._on_choice_changed)
-        self.override_widgets["method"] = method
-        form.addRow("Method", method)
+        def combo(name, label, items):
+            widget = QComboBox()
+            widget.addItem("auto", None)
+            for text, value in items:
+                widget.addItem(text, value)
+            widget.currentIndexChanged.connect(self._on_choice_changed)
+            self.override_widgets[name] = widget
+            form.addRow(label, widget)
+
+        combo("lora", "Method", (("full fine-tuning", "full"), ("LoRA adapters", "lora")))
         spin("epochs", "Epochs", 100, decimals=1, step=0.5)
         spin("learning_rate", "Learning rate", 0.1, decimals=6, step=0.00001)
         spin("batch_size", "Batch size", 1024)
-        spin("grad_accum", "Gradient accumulation", 256)
+        spin("gradient_accumulation", "Gradient accumulation", 256)
         spin("max_length", "Max length (tokens)", 32768)
-        spin("val_fraction", "Validation share", 0.5, decimals=2, step=0.05)
-        spin("lora_rank", "LoRA rank", 256)
-        device = QComboBox()
-        for text, value in (("auto", None), ("GPU (CUDA)", "cuda"), ("Apple GPU (MPS)", "mps"), ("CPU", "cpu")):
-            device.addItem(text, value)
-        device.currentIndexChanged.connect(self._on_choice_changed)
-        self.override_widgets["device"] = device
-        form.addRow("Device", device)
+        spin("validation_split", "Validation share", 0.5, decimals=2, step=0.05)
+        spin("lora_r", "LoRA rank", 256)
+        combo("gradient_checkpointing", "Gradient checkpointing", (("on", "on"), ("off", "off")))
+        combo("device", "Device", (("GPU (CUDA)", "cuda"), ("Apple GPU (MPS)", "mps"), ("CPU", "cpu")))
         reset = QPushButton("Back to automatic")
         reset.clicked.connect(self.reset_overrides)
         form.addRow("", reset)
@@ -268,11 +270,13 @@ class StartForm(QWidget):
         return data if isinstance(data, DataSource) else None
 
     def overrides(self) -> dict:
+        """The settings the user chose in Advanced, by the plan's names (the rest stays automatic)."""
         values = {}
         for name, widget in self.override_widgets.items():
             if isinstance(widget, QComboBox):
-                if widget.currentData() is not None:
-                    values[name] = widget.currentData()
+                value = widget.currentData()
+                if value is not None:
+                    values[name] = COMBO_VALUES.get(value, value)
             elif widget.value() > widget.minimum():
                 values[name] = widget.value()
         return values
@@ -331,12 +335,19 @@ class StartForm(QWidget):
         self.debounce.start()
 
     def suggested_name(self) -> str:
+        """'<base>-<data>', numbered when a model of that name exists."""
         base = self.base_combo.currentText() or "model"
         source = self.source
         if source is None:
-            return f"{base}-tuned"
-        stem = Path(source.ref).stem if source.path else source.title.split(":", 1)[-1].strip().split(" (")[0]
-        return f"{base}-{stem}".replace(" ", "-")
+            name = f"{base}-tuned"
+        else:
+            stem = Path(source.ref).stem if source.path else source.title.split(":", 1)[-1].strip().split(" (")[0]
+            name = f"{base}-{stem}".replace(" ", "-")
+        taken = {model for names in self._models.values() for model in names}
+        candidate, number = name, 2
+        while candidate in taken:
+            candidate, number = f"{name}-{number}", number + 1
+        return candidate
 
     def _toggle_advanced(self, shown: bool) -> None:
         self.advanced.setVisible(shown)
@@ -377,11 +388,12 @@ class StartForm(QWidget):
                     item.setForeground(Qt.GlobalColor.darkGray)
                 self.settings_table.setItem(row, col, item)
         self.settings_table.resizeRowsToContents()
+        notes = "".join(f"<br><span style='color:#9a6700'>⚠ {html.escape(w)}</span>" for w in view.warnings)
         if view.fits:
-            self.estimate_label.setText(f"<span style='color:#1f7a3a'>✔</span> {view.estimate}")
+            self.estimate_label.setText(f"<span style='color:#1f7a3a'>✔</span> {view.estimate}{notes}")
             self.fix_box.hide()
         else:
-            self.estimate_label.setText(f"<span style='color:#b00020'>✘ Will not fit.</span> {view.estimate}")
+            self.estimate_label.setText(f"<span style='color:#b00020'>✘ Will not fit.</span> {view.estimate}{notes}")
             self.fix_reason.setText(" ".join(view.advice) or "The estimate is above what this device has.")
             for key, button in self.fix_buttons.items():
                 button.setVisible(key in view.fixes)
@@ -392,7 +404,7 @@ class StartForm(QWidget):
     def show_plan_error(self, message: str) -> None:
         self.settings_table.setRowCount(0)
         self.fix_box.hide()
-        self.estimate_label.setText(f"<span style='color:#b00020'>{message}</span>")
+        self.estimate_label.setText(f"<span style='color:#b00020'>{html.escape(message)}</span>")
         self.start_button.setEnabled(False)
 
     def apply_fix(self, key: str) -> None:
@@ -401,11 +413,11 @@ class StartForm(QWidget):
         current = view.values if view else {}
         if key == "batch":
             batch = int(current.get("batch_size") or 2)
-            accum = int(current.get("grad_accum") or 1)
+            accumulation = int(current.get("gradient_accumulation") or 1)
             self.set_override("batch_size", max(1, batch // 2))
-            self.set_override("grad_accum", accum * 2)
+            self.set_override("gradient_accumulation", accumulation * 2)
         elif key == "lora":
-            self.set_override("method", "lora")
+            self.set_override("lora", "lora")
         elif key == "max_length":
             length = int(current.get("max_length") or 512)
             self.set_override("max_length", max(16, length // 2))

@@ -5,7 +5,6 @@ generations for chat models) and the ways to use the new model.
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -17,6 +16,7 @@ from PySide6.QtWidgets import (
 from desktop.finetune.events import JobState
 from desktop.finetune.jobs_model import STATUS_COLOURS, json_field, job_duration, job_title
 from desktop.finetune.plots import ConfusionMatrixView, LossPlot
+from desktop.finetune.process import STDERR_FILE
 from desktop.format import human_duration
 
 STATUS_TEXT = {
@@ -94,6 +94,7 @@ class JobView(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.job: dict = {}
+        self.config: dict = {}
         self.state = JobState()
 
         self.title = QLabel()
@@ -218,6 +219,7 @@ class JobView(QWidget):
     def show_job(self, job: dict, state: JobState, config: dict | None = None) -> None:
         """A job from the jobs table, with its events so far and its config.json."""
         self.job = dict(job)
+        self.config = config or {}
         self.state = state
         self.title.setText(job_title(self.job))
         details = [f"base {self.job.get('base_model') or '?'}"]
@@ -226,7 +228,7 @@ class JobView(QWidget):
         if self.job.get("job_dir"):
             details.append(f"folder {self.job['job_dir']}")
         self.subtitle.setText(" · ".join(details))
-        self._fill(self.settings_table, settings_rows(config or {}, self.job))
+        self._fill(self.settings_table, settings_rows(self.config, self.job))
         self.message.clear()
         self.update_state(state)
 
@@ -257,14 +259,12 @@ class JobView(QWidget):
         return bool(self.state.checkpoints) or self.job.get("status") in ("stopped", "interrupted")
 
     def model_kind(self) -> str:
-        """'chat' or 'classifier': what the new model is."""
+        """What the new model is: 'chat', 'classifier' or 'encoder' (continued pre-training of one)."""
         kind = self.job.get("kind")
-        if kind == "classifier":
-            return "classifier"
-        if kind == "chat":
-            return "chat"
-        base_kind = json_field(self.job, "config_json").get("base_kind")
-        return "chat" if base_kind == "chat" or (self.state.plan or {}).get("objective") == "causal" else kind or ""
+        if kind in ("chat", "classifier"):
+            return kind
+        objective = self.config.get("objective") or (self.job.get("config") or {}).get("objective")
+        return "chat" if objective == "causal-lm" else "encoder"
 
     def update_state(self, state: JobState) -> None:
         self.state = state
@@ -284,8 +284,12 @@ class JobView(QWidget):
             parts.append(f"{human_duration(float(elapsed))} elapsed")
         if step.get("eta_s") is not None and state.status is None and self.job.get("status") == "running":
             parts.append(f"about {human_duration(float(step['eta_s']))} left")
-        if not parts:
-            parts.append("Waiting for the first step…" if self.job.get("status") == "running" else "")
+        if state.status_message and self.job.get("status") == "running":
+            parts.append(state.status_message[:1].upper() + state.status_message[1:] + "…")
+        elif not parts and self.job.get("status") in ("running", "queued"):
+            parts.append("Starting the trainer…")
+        if state.warnings:
+            parts.append(f"⚠ {state.warnings[-1]}")
         self.progress_text.setText(" · ".join(parts))
 
         self.stats["lr"].set(format_number(step["lr"]) if step.get("lr") is not None else "—")
@@ -297,7 +301,7 @@ class JobView(QWidget):
         self.stats["loss"].set(format_number(step["loss"]) if step.get("loss") is not None else "—")
         self.stats["eval"].set(eval_summary(state.last_eval))
         self.plot.show_state(state)
-        self.show_results(state.metrics or json_field(self.job, "metrics_json"))
+        self.show_results(state.metrics or self.job.get("metrics") or json_field(self.job, "metrics_json"))
         self.log_view.setPlainText(self.log_text())
 
     def show_results(self, metrics: dict) -> None:
@@ -321,18 +325,22 @@ class JobView(QWidget):
             self.results_hint.setText("Measured on the validation split, which the model never trained on.")
 
     def labels(self) -> list[str]:
-        config = json_field(self.job, "config_json")
-        return list(config.get("labels") or [])
+        return list((self.config.get("data") or {}).get("labels") or [])
 
     def log_text(self) -> str:
+        """The trainer's own error log and whatever it printed on stderr, last part first."""
         folder = self.job.get("job_dir")
         if not folder:
             return ""
-        path = Path(folder) / "stderr.log"
-        try:
-            return path.read_text(encoding="utf-8", errors="replace")[-20_000:]
-        except OSError:
-            return ""
+        parts = []
+        for name in ("error.log", STDERR_FILE):
+            try:
+                text = (Path(folder) / name).read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue
+            if text.strip():
+                parts.append(f"── {name} ──\n{text[-20_000:]}")
+        return "\n\n".join(parts) or "Nothing was logged."
 
 
 def eval_summary(event: dict) -> str:
@@ -345,38 +353,51 @@ def eval_summary(event: dict) -> str:
 
 
 def settings_rows(config: dict, job: dict) -> list[tuple[str, str, str]]:
-    """(setting, value, reason) rows from a job's config.json, then its data snapshot."""
+    """(setting, value, why) rows from a job's config.json: every hyperparameter, then the data."""
     rows = []
-    choices = config.get("choices") or config.get("hyperparameters") or {}
-    for name, choice in choices.items():
+    base = config.get("base") or {}
+    if base:
+        rows.append(("base model", str(base.get("name", "")), f"{base.get('kind', '')}, "
+                     f"{format_number(base.get('parameters', 0))} parameters"))
+    if config.get("device"):
+        processes = int(config.get("processes") or 1)
+        rows.append(("device", config["device"] + (f" × {processes}" if processes > 1 else ""), ""))
+    for name, choice in (config.get("hyperparameters") or {}).items():
         if isinstance(choice, dict) and "value" in choice:
-            rows.append((name.replace("_", " "), format_number(choice["value"]), str(choice.get("reason", ""))))
-        else:
-            rows.append((name.replace("_", " "), format_number(choice), ""))
-    reasons = config.get("reasons") or {}
-    if reasons and not any(r[2] for r in rows):
-        rows = [(name, value, str(reasons.get(name.replace(" ", "_"), ""))) for name, value, _ in rows]
-    for key in ("recipe", "base_model", "base", "device"):
-        if config.get(key) and not isinstance(config[key], dict):
-            rows.append((key.replace("_", " "), str(config[key]), ""))
+            rows.append((name.replace("_", " "), shown_value(choice["value"]), str(choice.get("reason", ""))))
     data = config.get("data") or {}
-    if isinstance(data, dict):
-        for key, value in data.items():
-            if not isinstance(value, (dict, list)):
-                rows.append((f"data {key.replace('_', ' ')}", format_number(value), ""))
-    if job.get("snapshot_hash"):
-        rows.append(("data snapshot (sha256)", str(job["snapshot_hash"]), "the exact rows this job trained on"))
+    if data:
+        rows.append(("training rows", format_number(data.get("train_rows", "")), "frozen in data/train.jsonl"))
+        rows.append(("validation rows", format_number(data.get("eval_rows", "")), "frozen in data/eval.jsonl"))
+        if data.get("labels"):
+            rows.append(("labels", ", ".join(data["labels"]), ""))
+        source = data.get("source") or {}
+        if source:
+            rows.append(("data source", ", ".join(f"{k} {v}" for k, v in source.items()), ""))
+    snapshot = data.get("sha256") or job.get("snapshot_hash")
+    if snapshot:
+        rows.append(("data snapshot (sha256)", str(snapshot), "the exact rows this job trained on"))
+    for warning in config.get("warnings") or []:
+        rows.append(("warning", "", warning))
     return rows
+
+
+def shown_value(value) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return format_number(value)
 
 
 def generations_html(samples: list[dict]) -> str:
     parts = ["<h3>Before and after</h3>"]
     for sample in samples:
-        prompt = html.escape(str(sample.get("prompt", "")))
+        prompt = html.escape(prompt_text(sample.get("prompt", "")))
         before = html.escape(str(sample.get("before", ""))).replace("\n", "<br>")
         after = html.escape(str(sample.get("after", ""))).replace("\n", "<br>")
+        reference = html.escape(str(sample.get("reference") or "")).replace("\n", "<br>")
+        expected = f"<p style='color:#6b7280'><b>Expected:</b> {reference}</p>" if reference else ""
         parts.append(
-            f"<p><b>Prompt:</b> {prompt}</p>"
+            f"<p><b>Prompt:</b> {prompt}</p>{expected}"
             "<table width='100%' cellspacing='6'><tr>"
             f"<td width='50%' style='background:#f4f4f6;padding:6px'><b>Before</b><br>{before}</td>"
             f"<td width='50%' style='background:#fdf1ea;padding:6px'><b>After</b><br>{after}</td>"
@@ -385,5 +406,9 @@ def generations_html(samples: list[dict]) -> str:
     return "".join(parts)
 
 
-def pretty_json(value) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False)
+def prompt_text(prompt) -> str:
+    """The last user turn of a held-out conversation (or the prompt itself when it is text)."""
+    if isinstance(prompt, list):
+        users = [m.get("content", "") for m in prompt if isinstance(m, dict) and m.get("role") == "user"]
+        return users[-1] if users else ""
+    return str(prompt)

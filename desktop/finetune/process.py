@@ -15,7 +15,6 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import psutil
@@ -37,12 +36,15 @@ def _package_root() -> Path:
     return Path(models.__file__).resolve().parent.parent
 
 
-def trainer_command(job_dir: Path, resume: bool = False) -> list[str]:
-    command = [sys.executable, "-m", "models.finetune", "run", str(job_dir)]
-    return command + (["--resume"] if resume else [])
+def trainer_command(job_dir: Path, config: dict, resume: bool = False) -> list[str]:
+    """The engine's own command for the job (`accelerate launch` when it runs on several GPUs)."""
+    from models.finetune import launch_command
+
+    return launch_command(job_dir, processes=int(config.get("processes") or 1),
+                          device=str(config.get("device") or "cpu"), resume=resume)
 
 
-def launch(job_dir: Path, resume: bool = False) -> subprocess.Popen:
+def launch(job_dir: Path, config: dict, resume: bool = False) -> subprocess.Popen:
     """Start the trainer on `job_dir`, detached from this process's session; returns the Popen."""
     job_dir = Path(job_dir)
     env = dict(os.environ)
@@ -56,7 +58,7 @@ def launch(job_dir: Path, resume: bool = False) -> subprocess.Popen:
         kwargs["start_new_session"] = True
     with open(job_dir / STDERR_FILE, "ab") as stderr:
         return subprocess.Popen(
-            trainer_command(job_dir, resume), cwd=str(job_dir), env=env, stdin=subprocess.DEVNULL,
+            trainer_command(job_dir, config, resume), cwd=str(job_dir), env=env, stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=stderr, **kwargs,
         )
 
@@ -108,7 +110,7 @@ class TrainingProcess(QObject):
     follows one launched before, by pid (the exit code is then unknown: -1).
     """
 
-    events = Signal(list)
+    events = Signal(list, bool)  # (events, fresh): fresh is False for the lines of earlier runs
     restarted = Signal()
     ended = Signal(int)
 
@@ -118,6 +120,8 @@ class TrainingProcess(QObject):
         self.pid = pid
         self.popen = popen
         self.tail = EventTail(self.job_dir / EVENTS_FILE)
+        # What the file holds now was written by earlier runs (a stopped run before a resume).
+        self.history_end: int | None = self.tail.size()
         self.exit_code: int | None = None
         self.stop_requested = False
         self.timer = QTimer(self)
@@ -125,8 +129,8 @@ class TrainingProcess(QObject):
         self.timer.timeout.connect(self.poll)
 
     @classmethod
-    def start(cls, job_dir: Path, resume: bool = False, parent=None) -> "TrainingProcess":
-        popen = launch(job_dir, resume)
+    def start(cls, job_dir: Path, config: dict, resume: bool = False, parent=None) -> "TrainingProcess":
+        popen = launch(job_dir, config, resume)
         follower = cls(job_dir, popen.pid, popen, parent)
         follower.timer.start()
         return follower
@@ -152,11 +156,16 @@ class TrainingProcess(QObject):
 
     def poll(self) -> None:
         alive = self.alive()
+        if self.history_end is not None:
+            history, _ = self.tail.read_new(limit=self.history_end)
+            self.history_end = None
+            if history:
+                self.events.emit(history, False)
         events, restarted = self.tail.read_new(final=not alive)
         if restarted:
             self.restarted.emit()
         if events:
-            self.events.emit(events)
+            self.events.emit(events, True)
         if not alive:
             self.timer.stop()
             if self.exit_code is None:

@@ -8,7 +8,6 @@ the next start re-attaches to it, or shows it as interrupted with Resume.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
@@ -24,13 +23,10 @@ from desktop.finetune.form import JobRequest, StartForm
 from desktop.finetune.jobs_model import JobsTableModel
 from desktop.finetune.process import EXIT_COMPLETED, EXIT_REFUSED, EXIT_STOPPED, TrainingProcess, last_error_line
 from desktop.finetune.sources import sources_for
+from models.errors import ModelError
 
 log = logging.getLogger(__name__)
 ACTIVE = ("queued", "running")
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 class FinetunePage(QWidget):
@@ -44,6 +40,7 @@ class FinetunePage(QWidget):
         self.current_job_id: str | None = None
         self.plan_op: BackgroundOp | None = None
         self.plan_generation = 0
+        self.rows = engine.RowCache()
         self.job_view = None  # built on first use: its plots import pyqtgraph
         self.compare_view = None
 
@@ -110,8 +107,10 @@ class FinetunePage(QWidget):
     def show_form(self) -> None:
         self.current_job_id = None
         self.jobs_table.clearSelection()
+        self.rows.clear()  # stored data may have changed since the form was last shown
         self.refresh_models()
         self.stack.setCurrentWidget(self.form)
+        self._form_changed()
 
     def _form_changed(self) -> None:
         """A choice changed: refill the data sources for the task, then plan in the background."""
@@ -141,8 +140,8 @@ class FinetunePage(QWidget):
             if generation == self.plan_generation:
                 self.form.show_plan_error(message)
 
-        self.plan_op = BackgroundOp(engine.plan_view, db, registry, request).success(done).failure(failed)
-        return self.plan_op.run_in_background()
+        self.plan_op = BackgroundOp(engine.plan_view, db, registry, request, self.rows)
+        return self.plan_op.success(done).failure(failed).run_in_background()
 
     # -- starting ----------------------------------------------------------------------------------
     def start_job(self, request: JobRequest) -> BackgroundOp:
@@ -158,13 +157,13 @@ class FinetunePage(QWidget):
             self.form.message.setText(f"<span style='color:#b00020'>{message}</span>")
             self.form.start_button.setEnabled(True)
 
-        op = BackgroundOp(engine.create_job, self.context.db, self.context.registry, request)
+        op = BackgroundOp(engine.create_job, self.context.db, self.context.registry, request, self.rows)
         return op.success(prepared).failure(failed).run_in_background()
 
     def launch(self, job: dict, resume: bool = False) -> None:
         job_id = job["id"]
         try:
-            follower = TrainingProcess.start(Path(job["job_dir"]), resume=resume, parent=self)
+            follower = TrainingProcess.start(Path(job["job_dir"]), engine.read_config(job), resume=resume, parent=self)
         except OSError as exc:
             self.show_message(f"The trainer could not be started: {exc}", error=True)
             return
@@ -176,15 +175,18 @@ class FinetunePage(QWidget):
 
     def _follow(self, job_id: str, follower: TrainingProcess) -> None:
         self.followers[job_id] = follower
-        follower.events.connect(lambda events, j=job_id: self._on_events(j, events))
+        follower.events.connect(lambda events, fresh, j=job_id: self._on_events(j, events, fresh))
         follower.restarted.connect(lambda j=job_id: self._on_restarted(j))
         follower.ended.connect(lambda code, j=job_id: self._on_ended(j, code))
         self.clock.start()
 
     # -- following -----------------------------------------------------------------------------------
-    def _on_events(self, job_id: str, events: list[dict]) -> None:
+    def _on_events(self, job_id: str, events: list[dict], fresh: bool) -> None:
         state = self.states.setdefault(job_id, JobState())
-        state.apply_all(events)
+        for event in events:
+            state.apply(event)
+            if fresh:  # the lines of earlier runs are already in the row
+                engine.record(self.context.db, job_id, event)
         if job_id == self.current_job_id and self.job_view is not None:
             self.job_view.update_state(state)
 
@@ -193,20 +195,20 @@ class FinetunePage(QWidget):
 
     def _on_ended(self, job_id: str, exit_code: int) -> None:
         follower = self.followers.pop(job_id, None)
+        stop_requested = bool(follower and follower.stop_requested)
         if follower is not None:
             follower.deleteLater()
         state = self.states.setdefault(job_id, JobState())
         job = engine.get_job(self.context.db, job_id) or {"id": job_id}
-        status, message = outcome(state, exit_code, follower.stop_requested if follower else False,
-                                  last_error_line(Path(job.get("job_dir") or ".")))
-        engine.mark_ended(self.context.db, job_id, status, state.metrics, message)
+        status, message = outcome(state, exit_code, stop_requested, last_error_line(Path(job.get("job_dir") or ".")))
+        if state.status is None:  # no `done` line: the row learns the end from here
+            engine.mark_ended(self.context.db, job_id, status, message)
         self.refresh_jobs()
         if status == "completed":
-            self.context.registry  # the trainer registered the model; the lists read it afresh
             self.refresh_models()
             self._refresh_models_page()
         if job_id == self.current_job_id:
-            self.show_job(job_id, message)
+            self.show_job(job_id)
         if not self.followers:
             self.clock.stop()
 
@@ -227,34 +229,26 @@ class FinetunePage(QWidget):
             self.show_message("The trainer had already ended.")
 
     def resume_current(self) -> None:
-        job = engine.get_job(self.context.db, self.current_job_id or "")
+        job = engine.get_job(self.context.db, self.current_job_id)
         if job is None or job["id"] in self.followers:
             return
         self.launch(job, resume=True)
 
     # -- re-attaching ----------------------------------------------------------------------------------
     def reattach(self) -> None:
-        """Follow the jobs still training since an earlier start; mark the others as they ended."""
+        """Follow the jobs still training since an earlier start; settle the ones that ended meanwhile."""
         for job in engine.list_jobs(self.context.db):
             if job.get("status") not in ACTIVE or job["id"] in self.followers:
                 continue
-            job_dir = Path(job.get("job_dir") or "")
             if engine.trainer_running(job):
                 self.states[job["id"]] = JobState()
-                self._follow(job["id"], TrainingProcess.attach(job_dir, int(job["pid"]), parent=self))
-                continue
-            state = read_state(job_dir)
-            self.states[job["id"]] = state
-            if state.status:
-                engine.mark_ended(self.context.db, job["id"], state.status, state.metrics,
-                                  (state.done or {}).get("message", ""))
+                follower = TrainingProcess.attach(Path(job["job_dir"]), int(job["pid"]), parent=self)
+                self._follow(job["id"], follower)
             else:
-                engine.mark_ended(self.context.db, job["id"], "interrupted", {},
-                                  "The trainer stopped while Fireside was closed; resume it from its last checkpoint.")
+                engine.settle(self.context.db, job)  # done while the window was closed, or interrupted
         self.refresh_jobs()
-        running = [job_id for job_id in self.followers]
-        if running:
-            self.show_job(running[0])
+        if self.followers:
+            self.show_job(next(iter(self.followers)))
 
     # -- showing ----------------------------------------------------------------------------------------
     def refresh_jobs(self) -> None:
@@ -291,7 +285,7 @@ class FinetunePage(QWidget):
         if state is None or (job_id not in self.followers and state.status is None):
             state = self.states[job_id] = read_state(Path(job.get("job_dir") or "."))
         view.show_job(job, state, engine.read_config(job))
-        view.set_status(job.get("status") or "", message or engine.job_message(job))
+        view.set_status(job.get("status") or "", message or job.get("message") or "")
         self.stack.setCurrentWidget(view)
         row = self.jobs_model.row_of(job_id)
         if row >= 0:
@@ -312,7 +306,7 @@ class FinetunePage(QWidget):
             window.pages["Models"].refresh()
 
     def current_model_name(self) -> str | None:
-        job = engine.get_job(self.context.db, self.current_job_id or "")
+        job = engine.get_job(self.context.db, self.current_job_id)
         return job.get("model_name") if job else None
 
     def chat_with_current(self) -> None:
@@ -338,12 +332,12 @@ class FinetunePage(QWidget):
         method(name)
 
     def compare_current(self) -> None:
-        job = engine.get_job(self.context.db, self.current_job_id or "")
+        job = engine.get_job(self.context.db, self.current_job_id)
         if job is None:
             return
         try:
             base, tuned = engine.compare_pair(self.context.registry, job)
-        except Exception as exc:  # a removed model, or one that is not a chat model
+        except ModelError as exc:  # a removed model, or one that is not a chat model
             self.show_message(str(exc), error=True)
             return
         if self.compare_view is None:
