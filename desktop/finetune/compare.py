@@ -26,10 +26,10 @@ def load_generator(path: Path, name: str):
     return Generator.load(Path(path), name=name)
 
 
-def answer(generator, prompt: str, stop: threading.Event, op=None) -> str:
+def answer(generator, prompt: str, stop: threading.Event, max_new_tokens: int = MAX_NEW_TOKENS, op=None) -> str:
     from models.generation import GenerationSettings
 
-    settings = GenerationSettings(temperature=0.0, max_new_tokens=MAX_NEW_TOKENS, repetition_penalty=1.1)
+    settings = GenerationSettings(temperature=0.0, max_new_tokens=max_new_tokens, repetition_penalty=1.1)
     ids = generator.chat_prompt_ids([{"role": "user", "content": prompt}])
 
     def on_text(piece: str) -> None:
@@ -51,6 +51,7 @@ class CompareView(QWidget):
         self.stop_event = threading.Event()
         self.ops: list[BackgroundOp] = []
         self.running = False
+        self.max_new_tokens = MAX_NEW_TOKENS
 
         self.title = QLabel("<h3>Compare with base</h3>")
         self.prompt = QPlainTextEdit(DEFAULT_PROMPT)
@@ -109,13 +110,14 @@ class CompareView(QWidget):
         self.status.setText(f"{name} is answering…")
         stop = self.stop_event
         generators = self.generators
+        max_new_tokens = self.max_new_tokens
 
         def work(op):
             generator = generators.get(str(folder))
             if generator is None:
                 op.progress(0.0, "")
                 generator = generators[str(folder)] = load_generator(folder, name)
-            return answer(generator, prompt, stop, op)
+            return answer(generator, prompt, stop, max_new_tokens, op)
 
         def piece(_fraction: float, text: str) -> None:
             if text:
@@ -135,7 +137,7 @@ class CompareView(QWidget):
             self._finish(f"{name} could not answer: {message}")
 
         op = BackgroundOp(work).on_progress(piece).success(done).failure(failed)
-        self.ops.append(op)
+        self.ops = [o for o in self.ops if o.signals is not None and not o.cancelled()][-4:] + [op]
         op.run_in_background()
 
     def _finish(self, text: str) -> None:

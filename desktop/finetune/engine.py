@@ -15,7 +15,7 @@ from pathlib import Path
 
 from desktop.finetune import sources
 from desktop.finetune.form import JobRequest
-from desktop.format import human_duration
+from desktop.format import human_duration, human_size
 from desktop.store import jobs
 
 log = logging.getLogger(__name__)
@@ -116,8 +116,8 @@ def view_of(plan) -> PlanView:
     rows.insert(1, ("data", f"{plan.train_rows} training, {plan.eval_rows} validation rows",
                     f"{len(plan.labels)} labels: {', '.join(plan.labels[:8])}" if plan.labels else ""))
     estimate = (f"About {human_duration(plan.estimate_seconds)} on {device_name(plan.device)}, "
-                f"{plan.total_steps} steps · peak memory about {plan.peak_memory_mb:,.0f} MB of "
-                f"{plan.available_memory_mb:,.0f} MB")
+                f"{plan.total_steps} steps · peak memory about {megabytes(plan.peak_memory_mb)} of "
+                f"{megabytes(plan.available_memory_mb)}")
     fixes = []
     if not plan.fits:
         if int(values.get("batch_size", 1)) > 1:
@@ -139,6 +139,10 @@ def shown(value) -> str:
     if isinstance(value, float):
         return f"{value:.2e}" if value and abs(value) < 1e-3 else f"{value:g}"
     return str(value)
+
+
+def megabytes(mb: float) -> str:
+    return human_size(int(mb * 2**20))
 
 
 def device_name(device: str) -> str:

@@ -136,7 +136,7 @@ class JobState:
 
     @property
     def throughput(self) -> tuple[float, str] | None:
-        for key, unit in (("tokens_per_s", "tokens/s"), ("examples_per_s", "examples/s")):
+        for key, unit in (("tokens_per_s", "tok/s"), ("examples_per_s", "ex/s")):
             if self.last_step.get(key) is not None:
                 return float(self.last_step[key]), unit
         return None

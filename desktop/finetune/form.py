@@ -7,28 +7,35 @@ background and starts the job.
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView, QButtonGroup, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QFrame, QGroupBox,
-    QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QRadioButton, QScrollArea, QSpinBox,
+    QGridLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QRadioButton, QScrollArea, QSpinBox,
     QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
 from desktop.finetune.sources import BASE_KINDS, TASK_TITLES, TASKS, DataSource
 
 TASK_HINTS = {
-    "chat": "Teaches the chat model to answer like the conversations in a chat dataset.",
-    "classifier": "Trains a classifier on labelled texts: a classification dataset, a classifier's "
-                  "examples and your corrections, or a CSV/JSONL file with text and label.",
-    "pretrain": "Lets a model read your documents (PDF, Word, text) so it learns your domain's words.",
+    "chat": "answers like the conversations of a chat dataset (or a JSONL file of them)",
+    "classifier": "a classification dataset, a classifier's examples and corrections, or a CSV/JSONL "
+                  "file with text and label",
+    "pretrain": "a folder of PDF, Word or text files: the model learns your domain's words",
 }
 FILE_FILTER = "Training data (*.csv *.tsv *.jsonl *.json);;All files (*)"
 CHOOSE_FILE, CHOOSE_FOLDER = "__file__", "__folder__"
 # What the Advanced combo boxes mean to the plan.
 COMBO_VALUES = {"full": False, "lora": True, "on": True, "off": False}
+
+
+def tidy_advice(text: str) -> str:
+    """The engine's advice without its command-line spellings, as a sentence."""
+    text = re.sub(r"\s*\(--[^)]*\)", "", text).strip()
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
 @dataclass
@@ -57,17 +64,18 @@ class StartForm(QWidget):
 
         # -- what to improve ------------------------------------------------------------------
         self.task_group = QButtonGroup(self)
-        task_row = QHBoxLayout()
+        task_rows = QGridLayout()
+        task_rows.setColumnStretch(1, 1)
         for index, task in enumerate(TASKS):
             button = QRadioButton(TASK_TITLES[task])
             button.setProperty("task", task)
             self.task_group.addButton(button, index)
-            task_row.addWidget(button)
-        task_row.addStretch()
+            hint = QLabel(TASK_HINTS[task])
+            hint.setWordWrap(True)
+            hint.setStyleSheet("color: #6b7280;")
+            task_rows.addWidget(button, index, 0)
+            task_rows.addWidget(hint, index, 1)
         self.task_group.button(0).setChecked(True)
-        self.task_hint = QLabel()
-        self.task_hint.setWordWrap(True)
-        self.task_hint.setObjectName("hint")
 
         self.base_combo = QComboBox()
         self.data_combo = QComboBox()
@@ -149,8 +157,8 @@ class StartForm(QWidget):
         content = QWidget()
         layout = QVBoxLayout(content)
         layout.addWidget(QLabel("<b>What to improve</b>"))
-        layout.addLayout(task_row)
-        layout.addWidget(self.task_hint)
+        layout.addLayout(task_rows)
+        layout.addSpacing(4)
         layout.addLayout(choices)
         layout.addSpacing(6)
         layout.addWidget(QLabel("<b>Automatic settings</b>"))
@@ -163,6 +171,7 @@ class StartForm(QWidget):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(content)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
@@ -171,7 +180,6 @@ class StartForm(QWidget):
         self.task_group.idToggled.connect(self._on_task_toggled)
         self.base_combo.currentIndexChanged.connect(self._on_choice_changed)
         self.data_combo.activated.connect(self._on_data_activated)
-        self._update_task_hint()
 
     # -- building ----------------------------------------------------------------------------
     def _build_advanced(self) -> None:
@@ -292,12 +300,8 @@ class StartForm(QWidget):
         if not checked:
             return
         self._picked = None
-        self._update_task_hint()
         self._fill_base()
         self.changed.emit()  # the page refills the data sources for this task, then re-plans
-
-    def _update_task_hint(self) -> None:
-        self.task_hint.setText(TASK_HINTS[self.task])
 
     def _on_data_activated(self, index: int) -> None:
         data = self.data_combo.itemData(index)
@@ -394,7 +398,9 @@ class StartForm(QWidget):
             self.fix_box.hide()
         else:
             self.estimate_label.setText(f"<span style='color:#b00020'>✘ Will not fit.</span> {view.estimate}{notes}")
-            self.fix_reason.setText(" ".join(view.advice) or "The estimate is above what this device has.")
+            advice = [tidy_advice(a) for a in view.advice] or ["The estimate is above what this device has."]
+            self.fix_reason.setText("<ul style='margin: 0'>" + "".join(f"<li>{html.escape(a)}</li>" for a in advice)
+                                    + "</ul>")
             for key, button in self.fix_buttons.items():
                 button.setVisible(key in view.fixes)
             self.fix_box.show()

@@ -5,6 +5,7 @@ generations for chat models) and the ways to use the new model.
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -248,10 +249,10 @@ class JobView(QWidget):
         self.chat_button.setVisible(finished and model_kind == "chat")
         self.compare_button.setVisible(finished and model_kind == "chat")
         self.classifier_button.setVisible(finished and model_kind == "classifier")
-        if message:
-            colour = "#b00020" if status == "failed" else "#333333"
-            self.message.setStyleSheet(f"color: {colour};")
-            self.message.setText(message)
+        message = status_message(status, message, self.state)
+        colour = "#b00020" if status == "failed" else "#333333"
+        self.message.setStyleSheet(f"color: {colour};")
+        self.message.setText(message)
         if finished and kind:
             self.tabs.setCurrentIndex(1)
 
@@ -294,7 +295,7 @@ class JobView(QWidget):
 
         self.stats["lr"].set(format_number(step["lr"]) if step.get("lr") is not None else "—")
         throughput = state.throughput
-        self.stats["throughput"].set(f"{throughput[0]:.1f} {throughput[1]}" if throughput else "—")
+        self.stats["throughput"].set(f"{throughput[0]:,.1f} {throughput[1]}" if throughput else "—")
         memory = step.get("memory_mb")
         device = state.device.upper() if state.device else ""
         self.stats["memory"].set(f"{float(memory):,.0f} MB {device}".strip() if memory is not None else device or "—")
@@ -343,10 +344,26 @@ class JobView(QWidget):
         return "\n\n".join(parts) or "Nothing was logged."
 
 
+def status_message(status: str, message: str, state: JobState) -> str:
+    """The trainer's last word on the job, in the window's terms (Resume, not `--resume`)."""
+    if status == "stopped":
+        last = state.checkpoints[-1]["step"] if state.checkpoints else None
+        kept = f"its checkpoint at step {last} is kept" if last else "its last checkpoint is kept"
+        return f"Stopped at step {state.step}: {kept}, and Resume continues from there."
+    if status == "interrupted":
+        return "The trainer ended before finishing (the app or the computer stopped); Resume continues from " \
+               "the last checkpoint."
+    message = re.sub(r"\s*\(--[^)]*\)|\s+with\s+--[\w-]+", "", message or "").strip()
+    return message[:1].upper() + message[1:]
+
+
 def eval_summary(event: dict) -> str:
+    """The validation score that matters most: accuracy for a classifier, else perplexity or loss."""
     if not event:
         return "—"
-    for key, label in (("accuracy", "accuracy"), ("perplexity", "perplexity"), ("eval_loss", "loss")):
+    if event.get("accuracy") is not None:
+        return f"accuracy {float(event['accuracy']):.0%}"
+    for key, label in (("perplexity", "perplexity"), ("eval_loss", "loss")):
         if event.get(key) is not None:
             return f"{label} {format_number(float(event[key]))}"
     return "—"

@@ -103,7 +103,7 @@ class JobsTableModel(QAbstractTableModel):
                 return human_duration(seconds) if seconds is not None else ""
             if column == "Started":
                 moment = parse_time(job.get("started") or job.get("created"))
-                return moment.astimezone().strftime("%Y-%m-%d %H:%M") if moment else ""
+                return moment.astimezone().strftime("%d %b %H:%M") if moment else ""
         if role == Qt.ItemDataRole.ForegroundRole and column == "Status":
             colour = STATUS_COLOURS.get(job.get("status"))
             return QColor(colour) if colour else None

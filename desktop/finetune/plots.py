@@ -24,6 +24,7 @@ class LossPlot(pg.GraphicsLayoutWidget):
         self.setMinimumHeight(260)
         self.loss = self.addPlot(row=0, col=0)
         self.loss.setLabel("left", "loss")
+        self.loss.getAxis("left").enableAutoSIPrefix(False)
         self.loss.showGrid(x=True, y=True, alpha=0.25)
         self.loss.addLegend(offset=(-10, 10))
         self.train_curve = self.loss.plot([], [], name="training", pen=pg.mkPen(TRAIN_COLOUR, width=2))
@@ -45,7 +46,10 @@ class LossPlot(pg.GraphicsLayoutWidget):
 
     def show_state(self, state) -> None:
         """Redraw from a JobState (its lists of steps and values)."""
-        self.train_curve.setData(state.train_steps, state.train_loss)
+        # Dots while there are few points, so the first steps show before there is a line to draw.
+        few = len(state.train_steps) < 40
+        self.train_curve.setData(state.train_steps, state.train_loss, symbol="o" if few else None, symbolSize=5,
+                                 symbolBrush=TRAIN_COLOUR, symbolPen=None)
         self.eval_curve.setData(state.eval_steps, state.eval_loss)
         self.lr_curve.setData(state.train_steps, state.learning_rates)
 
@@ -106,7 +110,7 @@ class ConfusionMatrixView(pg.PlotWidget):
         # The axis does not grow for its tick texts by itself, and hides the ones that do not fit.
         widest = max(QFontMetrics(left.style.get("tickFont") or QFont()).horizontalAdvance(self._short(label))
                      for label in self.labels)
-        left.setWidth(widest + 40)
+        left.setWidth(widest + 56)
         self.getPlotItem().setRange(xRange=(0, n), yRange=(0, n), padding=0.02)
 
     @staticmethod
