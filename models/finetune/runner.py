@@ -100,13 +100,12 @@ class Job:
     def _on_signal(self, signum, frame) -> None:
         self.stop_requested = True
 
-    def install_signal_handlers(self) -> None:
-        signal.signal(signal.SIGTERM, self._on_signal)
-        signal.signal(signal.SIGINT, self._on_signal)
+    def install_signal_handlers(self) -> dict:
+        return {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
 
     # -- the run ------------------------------------------------------------------------------
     def run(self) -> int:
-        self.install_signal_handlers()
+        previous = self.install_signal_handlers()
         try:
             return self._run_with_retries()
         except JobRefused as exc:
@@ -125,6 +124,8 @@ class Job:
             return EXIT_FAILED
         finally:
             self.events.close()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def _done(self, status: str, message: str, metrics: dict | None = None, output_dir: str | None = None,
               **extra) -> None:
