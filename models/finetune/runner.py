@@ -504,6 +504,8 @@ class ProgressCallback(TrainerCallback):
                 control.should_training_stop = True
                 control.should_save = False
                 control.should_evaluate = False
+                self.job.events.emit("step", step=state.global_step, total_steps=state.max_steps,
+                                     epoch=round(state.epoch or 0, 4), loss=loss)
                 self.job.events.emit("warning", message=f"loss is {loss} at step {state.global_step}")
                 return control
             now = time.time()
