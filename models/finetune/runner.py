@@ -200,7 +200,7 @@ class Job:
         args = TrainingArguments(
             output_dir=str(checkpoint_dir(self.job_dir) / ".partial"),
             per_device_train_batch_size=batch,
-            per_device_eval_batch_size=max(batch, 16),
+            per_device_eval_batch_size=batch,
             gradient_accumulation_steps=int(hp["gradient_accumulation"]),
             learning_rate=float(hp["learning_rate"]),
             weight_decay=float(hp.get("weight_decay", 0.0)),

@@ -1,4 +1,5 @@
 """The job process on tiny models: kill -9 and resume, Stop, NaN, two-process DDP, OOM retry, full disk."""
+import functools
 import io
 import json
 import os
@@ -136,6 +137,7 @@ def test_out_of_memory_halves_the_batch_and_retries(tmp_path, tiny_bert, monkeyp
 
     original = BertForSequenceClassification.forward
 
+    @functools.wraps(original)  # the Trainer reads the signature to find the labels
     def forward(self, input_ids=None, **kwargs):
         if input_ids is not None and input_ids.shape[0] > 2:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
