@@ -109,10 +109,17 @@ def launch_command(job_dir: Path, processes: int = 1, device: str = "cpu", resum
     tail = ["-m", "models.finetune", "run", str(job_dir)] + (["--resume"] if resume else [])
     if processes <= 1:
         return [sys.executable, *tail]
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(processes),
-              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
-    if device == "cpu":
-        launch.append("--cpu")
-    else:
-        launch.append("--multi_gpu")
+    # accelerate's torchrun launcher starts the processes; on CPUs the Trainer (use_cpu) joins them
+    # with the gloo backend, on GPUs with NCCL.
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+              "--main_process_port", str(_free_port())]
     return [*launch, *tail]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -100,13 +100,12 @@ class Job:
     def _on_signal(self, signum, frame) -> None:
         self.stop_requested = True
 
-    def install_signal_handlers(self) -> None:
-        signal.signal(signal.SIGTERM, self._on_signal)
-        signal.signal(signal.SIGINT, self._on_signal)
+    def install_signal_handlers(self) -> dict:
+        return {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
 
     # -- the run ------------------------------------------------------------------------------
     def run(self) -> int:
-        self.install_signal_handlers()
+        previous = self.install_signal_handlers()
         try:
             return self._run_with_retries()
         except JobRefused as exc:
@@ -125,6 +124,8 @@ class Job:
             return EXIT_FAILED
         finally:
             self.events.close()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def _done(self, status: str, message: str, metrics: dict | None = None, output_dir: str | None = None,
               **extra) -> None:
@@ -199,7 +200,7 @@ class Job:
         args = TrainingArguments(
             output_dir=str(checkpoint_dir(self.job_dir) / ".partial"),
             per_device_train_batch_size=batch,
-            per_device_eval_batch_size=max(batch, 16),
+            per_device_eval_batch_size=batch,
             gradient_accumulation_steps=int(hp["gradient_accumulation"]),
             learning_rate=float(hp["learning_rate"]),
             weight_decay=float(hp.get("weight_decay", 0.0)),
@@ -503,6 +504,8 @@ class ProgressCallback(TrainerCallback):
                 control.should_training_stop = True
                 control.should_save = False
                 control.should_evaluate = False
+                self.job.events.emit("step", step=state.global_step, total_steps=state.max_steps,
+                                     epoch=round(state.epoch or 0, 4), loss=loss)
                 self.job.events.emit("warning", message=f"loss is {loss} at step {state.global_step}")
                 return control
             now = time.time()
