@@ -247,6 +247,23 @@ def registered_entry(registry, name: str | None):
         return None
 
 
+def use_for_classifier(db, job: dict, entry) -> dict | None:
+    """Set the tuned model as the 'fine-tuned' method of a classifier: the one whose examples it learned
+    from, else the one with exactly its labels. None when this build has no classifiers or none fits."""
+    module = sources.store_module("classifiers")
+    if module is None or not hasattr(module, "set_method"):
+        return None
+    source = ((job.get("config") or {}).get("data") or {}).get("source") or {}
+    candidates = sources.list_classifiers(db)
+    target = next((c for c in candidates if c["id"] == source.get("classifier_id")), None)
+    if target is None:
+        target = next((c for c in candidates if sorted(c.get("labels") or []) == sorted(entry.labels)), None)
+    if target is None:
+        return None
+    module.set_method(db, target["id"], "fine-tuned", entry.name)
+    return target
+
+
 def compare_pair(registry, job: dict) -> tuple[tuple[str, Path], tuple[str, Path]]:
     """((base name, folder), (tuned name, folder)) of a finished chat job. Raises ModelError."""
     from models.errors import ModelError

@@ -9,7 +9,7 @@ from PySide6.QtGui import QColor
 
 from desktop.format import human_duration
 
-COLUMNS = ("Model", "Task", "Status", "Duration", "Started")
+COLUMNS = ("Model", "Task", "Status", "Result", "Duration", "Started")
 STATUS_COLOURS = {
     "running": "#2f6fb3",
     "queued": "#6b7280",
@@ -55,6 +55,19 @@ def json_field(job: dict, key: str) -> dict:
     return parsed if isinstance(parsed, dict) else {}
 
 
+def job_metrics(job: dict) -> dict:
+    return job.get("metrics") or json_field(job, "metrics_json")
+
+
+def result_text(metrics: dict) -> str:
+    """The one number that says how a finished job did."""
+    if isinstance(metrics.get("accuracy"), (int, float)):
+        return f"acc {metrics['accuracy']:.0%}"
+    if isinstance(metrics.get("perplexity"), (int, float)):
+        return f"ppl {metrics['perplexity']:.3g}"
+    return ""
+
+
 def job_title(job: dict) -> str:
     return job.get("model_name") or f"job {str(job.get('id', ''))[:8]}"
 
@@ -98,6 +111,8 @@ class JobsTableModel(QAbstractTableModel):
                 return TASK_NAMES.get(job.get("kind"), job.get("kind") or "")
             if column == "Status":
                 return job.get("status") or ""
+            if column == "Result":
+                return result_text(job_metrics(job))
             if column == "Duration":
                 seconds = job_duration(job)
                 return human_duration(seconds) if seconds is not None else ""
@@ -118,7 +133,7 @@ def job_tooltip(job: dict) -> str:
     lines = [f"{job_title(job)} ({job.get('status')})", f"base: {job.get('base_model') or '?'}"]
     if job.get("snapshot_hash"):
         lines.append(f"data snapshot: {str(job['snapshot_hash'])[:12]}")
-    metrics = json_field(job, "metrics_json")
+    metrics = job_metrics(job)
     shown = [f"{key} {value:.3g}" for key, value in metrics.items() if isinstance(value, (int, float))][:4]
     if shown:
         lines.append(", ".join(shown))

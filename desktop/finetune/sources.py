@@ -38,7 +38,7 @@ class DataSource:
         return Path(self.ref) if self.kind in ("file", "folder") else None
 
 
-def _store_module(name: str):
+def store_module(name: str):
     try:
         return importlib.import_module(f"desktop.store.{name}")
     except ImportError:
@@ -47,7 +47,7 @@ def _store_module(name: str):
 
 def list_datasets(db, kind: str | None) -> list[dict]:
     """Stored datasets of `kind` ('chat' / 'classification'), or none when this build has no datasets."""
-    module = _store_module("datasets")
+    module = store_module("datasets")
     if module is None:
         return []
     try:
@@ -62,7 +62,7 @@ def list_datasets(db, kind: str | None) -> list[dict]:
 
 
 def list_classifiers(db) -> list[dict]:
-    module = _store_module("classifiers")
+    module = store_module("classifiers")
     if module is None or not hasattr(module, "list_classifiers"):
         return []
     try:
@@ -92,14 +92,14 @@ def sources_for(db, task: str) -> list[DataSource]:
 
 def classifier_rows(db, classifier_id: str) -> list[dict]:
     """A classifier's labelled examples and corrections as classification rows."""
-    module = _store_module("classifiers")
+    module = store_module("classifiers")
     if module is None:
         return []
     return [{"text": row["text"], "label": row["label"]} for row in module.classifier_examples(db, int(classifier_id))]
 
 
 def dataset_rows(db, name: str) -> tuple[dict, list[dict]]:
-    module = _store_module("datasets")
+    module = store_module("datasets")
     if module is None:
         raise ValueError("this build of Fireside has no stored datasets; choose a file instead")
     dataset = module.get_dataset(db, name)

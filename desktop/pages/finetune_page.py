@@ -314,26 +314,48 @@ class FinetunePage(QWidget):
         return job.get("model_name") if job else None
 
     def chat_with_current(self) -> None:
-        self._open_in("Chat", ("select_model", "use_model", "set_model"))
-
-    def use_current_for_classifier(self) -> None:
-        self._open_in("Classify", ("use_finetuned_model", "select_model", "use_model"))
-
-    def _open_in(self, page_title: str, methods: tuple[str, ...]) -> None:
+        """Open the Chat page with the new model chosen, where that page offers it."""
         name = self.current_model_name()
         if not name:
             return
         window = self._main_window()
-        page = window.pages.get(page_title) if window is not None else None
-        method = next((getattr(page, m) for m in methods if page is not None and hasattr(page, m)), None)
-        if method is None:
-            entry = engine.registered_entry(self.context.registry, name)
-            where = f" Its files are in {entry.path}." if entry else ""
-            self.show_message(f"{name} is registered and listed on the Models page; choose it on the "
-                              f"{page_title} page.{where}")
+        chat = window.pages.get("Chat") if window is not None else None
+        select = next((getattr(chat, m) for m in ("select_model", "use_model") if hasattr(chat, m)), None)
+        if select is None:
+            self._tell_where(name, "Chat")
             return
-        window.show_page(page_title)
-        method(name)
+        if hasattr(chat, "refresh_models"):
+            chat.refresh_models()
+        window.show_page("Chat")
+        select(name)
+
+    def use_current_for_classifier(self) -> None:
+        """Make the new model the fine-tuned method of the classifier it was trained for (or one with its labels)."""
+        name = self.current_model_name()
+        job = engine.get_job(self.context.db, self.current_job_id)
+        entry = engine.registered_entry(self.context.registry, name)
+        if not name or job is None or entry is None:
+            return
+        try:
+            target = engine.use_for_classifier(self.context.db, job, entry)
+        except ValueError as exc:
+            self.show_message(str(exc), error=True)
+            return
+        if target is None:
+            self._tell_where(name, "Classify")
+            return
+        window = self._main_window()
+        classify = window.pages.get("Classify") if window is not None else None
+        if classify is not None and hasattr(classify, "refresh_classifiers"):
+            classify.refresh_classifiers(select=target["id"])
+            window.show_page("Classify")
+        self.show_message(f"{target['name']} now classifies with {name}.")
+
+    def _tell_where(self, name: str, page_title: str) -> None:
+        entry = engine.registered_entry(self.context.registry, name)
+        where = f" Its files are in {entry.path}." if entry else ""
+        self.show_message(f"{name} is registered and listed on the Models page; choose it on the {page_title} "
+                          f"page.{where}")
 
     def compare_current(self) -> None:
         job = engine.get_job(self.context.db, self.current_job_id)

@@ -138,6 +138,26 @@ def test_bad_data_gets_one_line_and_no_start(main_window, qtbot, tmp_path):
     assert jobs.list_jobs(main_window.context.db) == []
 
 
+def test_documents_folder_is_planned_as_continued_pretraining(main_window, qtbot, tmp_path):
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    for i in range(6):
+        (folder / f"note{i}.txt").write_text(f"Meeting {i}: the quarterly figures of the bakery were discussed. " * 5)
+    (folder / "photo.jpg").write_bytes(b"\xff\xd8")
+    page = main_window.show_page("Fine-tune")
+    page.form.set_task("pretrain")
+    page.form.pick_path(folder, folder=True)
+    qtbot.waitUntil(lambda: not page.form.debounce.isActive() and estimate_shown(page), timeout=60_000)
+    assert "✔" in page.form.estimate_label.text(), page.form.estimate_label.text()
+    assert page.form.data_combo.currentText() == "Folder: notes"
+    rows = {page.form.settings_table.item(r, 0).text(): page.form.settings_table.item(r, 1).text()
+            for r in range(page.form.settings_table.rowCount())}
+    assert rows["data"].startswith("5 training")  # six notes, one held out; the photo is no document
+    assert "blocks" in page.form.settings_table.item(
+        [page.form.settings_table.item(r, 0).text() for r in range(page.form.settings_table.rowCount())]
+        .index("max length"), 2).text()
+
+
 # -- jobs found on start -------------------------------------------------------------------------------
 def make_job(db, home: Path, job_id: str, events: list[dict], status: str = "running", pid: int = 999_999) -> Path:
     folder = home / "jobs" / job_id

@@ -83,7 +83,7 @@ def test_classifier_job_runs_survives_the_window_stops_resumes_and_finishes(qtbo
 
     first = open_window(qtbot)
     page = first.show_page("Fine-tune")
-    job_id = start_from_form(page, qtbot, "classifier", data, {"epochs": 2.0, "batch_size": 2})
+    job_id = start_from_form(page, qtbot, "classifier", data, {"epochs": 1.0, "batch_size": 2})
     qtbot.waitUntil(lambda: page.states[job_id].step >= 1, timeout=STEP_TIMEOUT)
     view = page.job_view
     assert view.stop_button.isVisible() and view.progress.value() > 0
@@ -122,8 +122,10 @@ def test_classifier_job_runs_survives_the_window_stops_resumes_and_finishes(qtbo
     assert state.step == state.total_steps > stopped_at
     assert state.train_steps == sorted(set(state.train_steps))  # the resumed run continued, not restarted
     assert view.status.text() == "Finished" and view.classifier_button.isVisible()
-    assert view.confusion.isVisibleTo(view) and view.confusion.matrix.sum() == job["config"]["data"]["eval_rows"]
-    assert job["metrics"]["accuracy"] >= 0.5
+    shown = view.confusion.matrix.tolist()
+    assert view.confusion.isVisibleTo(view) and shown == job["metrics"]["confusion_matrix"]["matrix"]
+    assert sum(map(sum, shown)) == job["config"]["data"]["eval_rows"]
+    assert view.metrics_table.item(0, 1).text() == f"{job['metrics']['accuracy']:.4g}"
     view.tabs.setCurrentIndex(1)
     shot(second, "5-finished-confusion-matrix")
 
@@ -150,14 +152,14 @@ def test_chat_job_shows_before_and_after_and_compares_with_base(qtbot, tmp_path)
     conversations = [
         [{"role": "user", "content": f"What is the code word for {thing}?"},
          {"role": "assistant", "content": f"The code word for {thing} is Firefly."}]
-        for thing in ("apples", "boats", "clouds", "doors", "eagles", "forks", "grapes", "hills")
+        for thing in ("apples", "boats", "clouds", "doors", "eagles", "forks")
     ]
     data = tmp_path / "codewords.jsonl"
     data.write_text("".join(json.dumps({"messages": c}) + "\n" for c in conversations), encoding="utf-8")
 
     window = open_window(qtbot)
     page = window.show_page("Fine-tune")
-    job_id = start_from_form(page, qtbot, "chat", data, {"lora": "lora", "epochs": 1.0, "batch_size": 2})
+    job_id = start_from_form(page, qtbot, "chat", data, {"lora": "lora", "epochs": 1.0, "batch_size": 3})
     qtbot.waitUntil(lambda: job_id not in page.followers, timeout=STEP_TIMEOUT)
     job = jobs.get_job(window.context.db, job_id)
     view = page.job_view
