@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import re
+import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -179,6 +180,7 @@ class JobView(QWidget):
         self.tabs.addTab(results, "Results")
         self.tabs.addTab(self.settings_table, "Settings and data")
         self.tabs.addTab(self.log_view, "Log")
+        self.tabs.currentChanged.connect(self._tab_changed)
 
         header = QGridLayout()
         header.addWidget(self.title, 0, 0)
@@ -268,31 +270,10 @@ class JobView(QWidget):
         return "chat" if objective == "causal-lm" else "encoder"
 
     def update_state(self, state: JobState) -> None:
+        """Everything from the job's events so far (called when new lines arrive)."""
         self.state = state
+        self.update_progress()
         step = state.last_step
-        finished = self.job.get("status") == "completed" or state.status == "completed"
-        self.progress.setValue(1000 if finished else int(state.fraction * 1000))
-        parts = []
-        if state.total_steps:
-            parts.append(f"Step {state.step} of {state.total_steps}")
-        if step.get("epoch") is not None:
-            epochs = f" of {format_number(state.epochs)}" if state.epochs else ""
-            parts.append(f"epoch {float(step['epoch']):.2f}{epochs}")
-        elapsed = step.get("elapsed_s")
-        if elapsed is None:
-            elapsed = job_duration(self.job)
-        if elapsed is not None:
-            parts.append(f"{human_duration(float(elapsed))} elapsed")
-        if step.get("eta_s") is not None and state.status is None and self.job.get("status") == "running":
-            parts.append(f"about {human_duration(float(step['eta_s']))} left")
-        if state.status_message and self.job.get("status") == "running":
-            parts.append(state.status_message[:1].upper() + state.status_message[1:] + "…")
-        elif not parts and self.job.get("status") in ("running", "queued"):
-            parts.append("Starting the trainer…")
-        if state.warnings:
-            parts.append(f"⚠ {state.warnings[-1]}")
-        self.progress_text.setText(" · ".join(parts))
-
         self.stats["lr"].set(format_number(step["lr"]) if step.get("lr") is not None else "—")
         throughput = state.throughput
         self.stats["throughput"].set(f"{throughput[0]:,.1f} {throughput[1]}" if throughput else "—")
@@ -303,6 +284,40 @@ class JobView(QWidget):
         self.stats["eval"].set(eval_summary(state.last_eval))
         self.plot.show_state(state)
         self.show_results(state.metrics or self.job.get("metrics") or json_field(self.job, "metrics_json"))
+        if self.tabs.currentWidget() is self.log_view:
+            self.show_log()
+
+    def update_progress(self) -> None:
+        """The bar and the line under it; the clock moves on between the trainer's lines."""
+        state, step = self.state, self.state.last_step
+        running = state.status is None and self.job.get("status") == "running"
+        finished = self.job.get("status") == "completed" or state.status == "completed"
+        self.progress.setValue(1000 if finished else int(state.fraction * 1000))
+        since = max(0.0, time.time() - float(step["time"])) if running and step.get("time") else 0.0
+        parts = []
+        if state.total_steps:
+            parts.append(f"Step {state.step} of {state.total_steps}")
+        if step.get("epoch") is not None:
+            epochs = f" of {format_number(state.epochs)}" if state.epochs else ""
+            parts.append(f"epoch {float(step['epoch']):.2f}{epochs}")
+        elapsed = float(step["elapsed_s"]) + since if step.get("elapsed_s") is not None else job_duration(self.job)
+        if elapsed is not None:
+            parts.append(f"{human_duration(elapsed)} elapsed")
+        if running and step.get("eta_s") is not None:
+            parts.append(f"about {human_duration(max(0.0, float(step['eta_s']) - since))} left")
+        if state.status_message and running:
+            parts.append(state.status_message[:1].upper() + state.status_message[1:] + "…")
+        elif not parts and self.job.get("status") in ("running", "queued"):
+            parts.append("Starting the trainer…")
+        if state.warnings:
+            parts.append(f"⚠ {state.warnings[-1]}")
+        self.progress_text.setText(" · ".join(parts))
+
+    def _tab_changed(self, _index: int) -> None:
+        if self.tabs.currentWidget() is self.log_view:
+            self.show_log()
+
+    def show_log(self) -> None:
         self.log_view.setPlainText(self.log_text())
 
     def show_results(self, metrics: dict) -> None:
@@ -347,9 +362,12 @@ class JobView(QWidget):
 def status_message(status: str, message: str, state: JobState) -> str:
     """The trainer's last word on the job, in the window's terms (Resume, not `--resume`)."""
     if status == "stopped":
-        last = state.checkpoints[-1]["step"] if state.checkpoints else None
-        kept = f"its checkpoint at step {last} is kept" if last else "its last checkpoint is kept"
-        return f"Stopped at step {state.step}: {kept}, and Resume continues from there."
+        if state.checkpoints:
+            return (f"Stopped at step {state.step}: its checkpoint at step {state.checkpoints[-1]['step']} is kept, "
+                    "and Resume continues from there.")
+        if state.step:
+            return f"Stopped at step {state.step}; Resume continues from the last checkpoint."
+        return "Stopped before training began; Resume starts it."
     if status == "interrupted":
         return "The trainer ended before finishing (the app or the computer stopped); Resume continues from " \
                "the last checkpoint."

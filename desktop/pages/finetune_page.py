@@ -21,7 +21,7 @@ from desktop.finetune import engine
 from desktop.finetune.events import JobState, read_state
 from desktop.finetune.form import JobRequest, StartForm
 from desktop.finetune.jobs_model import JobsTableModel
-from desktop.finetune.process import EXIT_COMPLETED, EXIT_REFUSED, EXIT_STOPPED, TrainingProcess, last_error_line
+from desktop.finetune.process import EXIT_COMPLETED, EXIT_REFUSED, TrainingProcess, last_error_line
 from desktop.finetune.sources import sources_for
 from models.errors import ModelError
 
@@ -169,7 +169,9 @@ class FinetunePage(QWidget):
         try:
             follower = TrainingProcess.start(Path(job["job_dir"]), engine.read_config(job), resume=resume, parent=self)
         except OSError as exc:
-            self.show_message(f"The trainer could not be started: {exc}", error=True)
+            engine.mark_ended(self.context.db, job_id, "failed", f"The trainer could not be started: {exc}")
+            self.refresh_jobs()
+            self.show_job(job_id)
             return
         engine.mark_running(self.context.db, job_id, follower.pid, resume)
         self.states[job_id] = JobState()
@@ -218,7 +220,7 @@ class FinetunePage(QWidget):
 
     def _tick(self) -> None:
         if self.current_job_id in self.followers and self.job_view is not None:
-            self.job_view.update_state(self.states.get(self.current_job_id, JobState()))
+            self.job_view.update_progress()
         self.jobs_table.viewport().update()
 
     # -- Stop / Resume -------------------------------------------------------------------------------
@@ -248,8 +250,10 @@ class FinetunePage(QWidget):
                 self.states[job["id"]] = JobState()
                 follower = TrainingProcess.attach(Path(job["job_dir"]), int(job["pid"]), parent=self)
                 self._follow(job["id"], follower)
-            else:
+            elif job.get("pid"):
                 engine.settle(self.context.db, job)  # done while the window was closed, or interrupted
+            else:  # prepared, but the window closed before its trainer started: Resume starts it
+                engine.mark_ended(self.context.db, job["id"], "interrupted", "")
         self.refresh_jobs()
         if self.followers:
             self.show_job(next(iter(self.followers)))
@@ -386,16 +390,17 @@ class FinetunePage(QWidget):
 
 
 def outcome(state: JobState, exit_code: int, stop_requested: bool, error_line: str) -> tuple[str, str]:
-    """(status, message) of a trainer that has ended, from its last events and its exit code."""
+    """(status, message) of a trainer that has ended, from its last events and its exit code.
+
+    The trainer reports every end it sees coming with a `done` line; without one it was killed or
+    crashed hard, which Resume recovers from once training had begun.
+    """
     if state.status:
-        message = (state.done or {}).get("message") or ""
-        return state.status, message
-    if exit_code == EXIT_STOPPED or (stop_requested and exit_code in (EXIT_STOPPED, -15)):
-        return "stopped", "Stopped. The last checkpoint is kept; Resume continues from it."
+        return state.status, (state.done or {}).get("message") or ""
+    if stop_requested:
+        return "stopped", "Stopped before the trainer could save a checkpoint."
     if exit_code == EXIT_COMPLETED:
         return "completed", ""
-    if exit_code == EXIT_REFUSED:
-        return "failed", error_line or "The trainer refused the job."
-    if exit_code == -1 and state.started:
-        return "interrupted", "The trainer ended without saying why; resume it from its last checkpoint."
-    return "failed", error_line or f"The trainer ended with exit code {exit_code}."
+    if state.started and exit_code != EXIT_REFUSED:
+        return "interrupted", ""
+    return "failed", error_line or f"The trainer ended (exit code {exit_code}) before it began training."
