@@ -33,7 +33,7 @@ class PlanView:
     fits: bool
     advice: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    fixes: tuple[str, ...] = ()  # the one-click fixes that apply: batch, lora, max_length, cpu
+    fixes: tuple[str, ...] = ()  # the one-click fixes that apply: batch, lora, max_length, checkpointing, cpu
     values: dict = field(default_factory=dict)  # the chosen value of each setting, by name
 
 
@@ -126,6 +126,8 @@ def view_of(plan) -> PlanView:
             fixes.append("lora")
         if int(values.get("max_length", 0)) > 64:
             fixes.append("max_length")
+        if not values.get("gradient_checkpointing"):
+            fixes.append("checkpointing")
         if plan.device != "cpu":
             fixes.append("cpu")
     values["device"] = plan.device

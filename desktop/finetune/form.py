@@ -116,6 +116,7 @@ class StartForm(QWidget):
             "batch": QPushButton("Smaller batch"),
             "lora": QPushButton("Use LoRA"),
             "max_length": QPushButton("Shorter max length"),
+            "checkpointing": QPushButton("Gradient checkpointing"),
             "cpu": QPushButton("Train on the CPU"),
         }
         fixes = QHBoxLayout()
@@ -427,6 +428,8 @@ class StartForm(QWidget):
         elif key == "max_length":
             length = int(current.get("max_length") or 512)
             self.set_override("max_length", max(16, length // 2))
+        elif key == "checkpointing":
+            self.set_override("gradient_checkpointing", "on")
         elif key == "cpu":
             self.set_override("device", "cpu")
         self.advanced_toggle.setChecked(True)

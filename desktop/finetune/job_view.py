@@ -172,7 +172,9 @@ class JobView(QWidget):
         results_layout.addWidget(self.results_split, 1)
 
         self.settings_table = self._table(["Setting", "Value", "Why"])
+        self.settings_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
         self.settings_table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.settings_table.setWordWrap(True)
         self.log_view = QTextBrowser()
 
         self.tabs = QTabWidget()
@@ -212,10 +214,13 @@ class JobView(QWidget):
         for r, row in enumerate(rows):
             for c, text in enumerate(row):
                 item = QTableWidgetItem(str(text))
+                item.setToolTip(str(text))
                 if c == 2 and table.columnCount() == 3:
                     item.setForeground(Qt.GlobalColor.darkGray)
-                    item.setToolTip(str(text))
                 table.setItem(r, c, item)
+        if table.columnCount() == 3:  # a long value (a hash, a path) must not squeeze out the reasons
+            table.resizeColumnToContents(1)
+            table.setColumnWidth(1, min(table.columnWidth(1), 240))
         table.resizeRowsToContents()
 
     # -- showing a job -------------------------------------------------------------------------

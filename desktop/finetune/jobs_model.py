@@ -9,7 +9,7 @@ from PySide6.QtGui import QColor
 
 from desktop.format import human_duration
 
-COLUMNS = ("Model", "Task", "Status", "Result", "Duration", "Started")
+COLUMNS = ("Model", "Status", "Result", "Duration", "Started")
 STATUS_COLOURS = {
     "running": "#2f6fb3",
     "queued": "#6b7280",
@@ -53,6 +53,16 @@ def json_field(job: dict, key: str) -> dict:
     except (TypeError, json.JSONDecodeError):
         return {}
     return parsed if isinstance(parsed, dict) else {}
+
+
+def short_time(moment: datetime | None, now: datetime | None = None) -> str:
+    """'14:05' today, '22 Nov' this year, '2024-11-22' before."""
+    if moment is None:
+        return ""
+    local, today = moment.astimezone(), (now or datetime.now(timezone.utc)).astimezone()
+    if local.date() == today.date():
+        return local.strftime("%H:%M")
+    return local.strftime("%d %b") if local.year == today.year else local.strftime("%Y-%m-%d")
 
 
 def job_metrics(job: dict) -> dict:
@@ -107,8 +117,6 @@ class JobsTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             if column == "Model":
                 return job_title(job)
-            if column == "Task":
-                return TASK_NAMES.get(job.get("kind"), job.get("kind") or "")
             if column == "Status":
                 return job.get("status") or ""
             if column == "Result":
@@ -117,8 +125,7 @@ class JobsTableModel(QAbstractTableModel):
                 seconds = job_duration(job)
                 return human_duration(seconds) if seconds is not None else ""
             if column == "Started":
-                moment = parse_time(job.get("started") or job.get("created"))
-                return moment.astimezone().strftime("%d %b %H:%M") if moment else ""
+                return short_time(parse_time(job.get("started") or job.get("created")))
         if role == Qt.ItemDataRole.ForegroundRole and column == "Status":
             colour = STATUS_COLOURS.get(job.get("status"))
             return QColor(colour) if colour else None
@@ -130,7 +137,8 @@ class JobsTableModel(QAbstractTableModel):
 
 
 def job_tooltip(job: dict) -> str:
-    lines = [f"{job_title(job)} ({job.get('status')})", f"base: {job.get('base_model') or '?'}"]
+    task = TASK_NAMES.get(job.get("kind"), job.get("kind") or "")
+    lines = [f"{job_title(job)}: {task}, {job.get('status')}", f"base: {job.get('base_model') or '?'}"]
     if job.get("snapshot_hash"):
         lines.append(f"data snapshot: {str(job['snapshot_hash'])[:12]}")
     metrics = job_metrics(job)

@@ -79,7 +79,7 @@ class FinetunePage(QWidget):
         split.addWidget(self.stack)
         split.setStretchFactor(0, 0)
         split.setStretchFactor(1, 1)
-        split.setSizes([380, 820])
+        split.setSizes([400, 800])
         left.setMinimumWidth(300)
         self.message = QLabel()
         self.message.setWordWrap(True)
