@@ -10,7 +10,7 @@ from desktop.server import classify, embeddings, generation
 from desktop.server import responses as r
 from desktop.server.config import ServerConfig
 from desktop.server.errors import install_error_handlers, model_not_found
-from desktop.server.middleware import LimitBody, RequestLogging, RequireKey
+from desktop.server.middleware import ReadBody, RequestLogging, RequireKey
 from desktop.server.recording import exchange_recorder
 from desktop.server.request_log import RequestLog
 from desktop.server.runtime import ModelPool
@@ -50,5 +50,5 @@ def create_app(state: ServerState):
     app.include_router(generation.router)
     app.include_router(embeddings.router)
     app.include_router(classify.router)
-    guarded = RequireKey(LimitBody(app, state.config.max_body_bytes), state.config.api_key)
+    guarded = RequireKey(ReadBody(app, state.config.max_body_bytes), state.config.api_key)
     return RequestLogging(guarded, state.log)

@@ -44,7 +44,9 @@ def error_body(message: str, error_type: str, param: str | None = None, code: st
     return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
 
 
-def error_response(error: APIError) -> JSONResponse:
+def error_response(error: APIError, request: Request | None = None) -> JSONResponse:
+    if request is not None:
+        request.state.outcome = error.message  # for the request log
     headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
     return JSONResponse(error.body(), status_code=error.status, headers=headers)
 
@@ -80,12 +82,12 @@ def _describe_validation(errors: list[dict]) -> tuple[str, str | None, str]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(APIError)
     async def api_error(request: Request, exc: APIError):
-        return error_response(exc)
+        return error_response(exc, request)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):
         message, param, code = _describe_validation(list(exc.errors()))
-        return error_response(APIError(400, message, code=code, param=param))
+        return error_response(APIError(400, message, code=code, param=param), request)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
@@ -95,9 +97,9 @@ def install_error_handlers(app: FastAPI) -> None:
             message = f"{request.method} is not allowed on {request.url.path}."
         else:
             message = str(exc.detail)
-        return error_response(APIError(exc.status_code, message, code=f"http_{exc.status_code}"))
+        return error_response(APIError(exc.status_code, message, code=f"http_{exc.status_code}"), request)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):
         log.error("local API request %s %s failed", request.method, request.url.path, exc_info=exc)
-        return error_response(APIError(500, f"The server failed: {exc}", code="internal_error"))
+        return error_response(APIError(500, f"The server failed: {exc}", code="internal_error"), request)

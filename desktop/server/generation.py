@@ -218,10 +218,14 @@ async def wait_until_done(request: Request, job: GenerationJob) -> None:
             return
 
 
+OUTCOMES = {"stop": "done", "length": "reached max_tokens"}
+
+
 def note(request: Request, prompt_tokens: int, completion_tokens: int, outcome: str) -> None:
+    """What the request log shows for this request."""
     request.state.prompt_tokens = prompt_tokens
     request.state.completion_tokens = completion_tokens
-    request.state.outcome = outcome
+    request.state.outcome = OUTCOMES.get(outcome, outcome)
 
 
 class GenerationStream(StreamingResponse):

@@ -6,6 +6,7 @@ client disconnects pass through untouched.
 from __future__ import annotations
 
 import hmac
+import json
 import time
 
 from fastapi.responses import JSONResponse
@@ -17,6 +18,7 @@ DISCARD_FACTOR = 16
 
 
 async def _reply(error: APIError, scope, receive, send) -> None:
+    scope.setdefault("state", {})["outcome"] = error.message
     headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
     await JSONResponse(error.body(), status_code=error.status, headers=headers)(scope, receive, send)
 
@@ -77,8 +79,11 @@ class RequireKey:
         return await self.app(scope, receive, send)
 
 
-class LimitBody:
-    """Refuse bodies over `limit` bytes with a 413, whether announced (Content-Length) or streamed."""
+class ReadBody:
+    """Read the request body once, here: over `limit` bytes is a 413, whether announced (Content-Length)
+    or streamed; a body that is not JSON is a 400. A JSON body is handed on as JSON whatever
+    Content-Type the client sent (curl's default included), as OpenAI's API does.
+    """
 
     def __init__(self, app, limit: int):
         self.app = app
@@ -129,13 +134,23 @@ class LimitBody:
                 return await _reply(self._too_large(), scope, receive, send)
             if not message.get("more_body", False):
                 break
+        body = b"".join(chunks)
+        if body:
+            try:
+                json.loads(body)
+            except (ValueError, UnicodeDecodeError) as exc:
+                detail = getattr(exc, "msg", None) or str(exc)
+                error = APIError(400, f"The request body is not valid JSON ({detail}).", code="invalid_json")
+                return await _reply(error, scope, receive, send)
+            headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"content-type"]
+            scope = dict(scope, headers=headers + [(b"content-type", b"application/json")])
         replayed = False
 
         async def replay():
             nonlocal replayed
             if not replayed:
                 replayed = True
-                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+                return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
         await self.app(scope, replay, send)
