@@ -42,6 +42,7 @@ class GenerationJob:
     entry: ModelEntry
     settings: GenerationSettings
     max_tokens: int | None
+    stops: list[str]
     loop: asyncio.AbstractEventLoop
     messages: list[dict] | None = None
     prompt: str | None = None
@@ -121,7 +122,7 @@ def run_job(pool: ModelPool, job: GenerationJob) -> None:
         job.prompt_tokens = len(prompt_ids)
         _fit_to_context(generator, job, len(prompt_ids))
         job.emit("ready")
-        trimmer = StopTrimmer(job.settings.stop)
+        trimmer = StopTrimmer(job.stops)
 
         def on_text(piece: str) -> None:
             text = trimmer.feed(piece)
@@ -160,8 +161,14 @@ def run_job(pool: ModelPool, job: GenerationJob) -> None:
 
 
 # -- on the event loop ----------------------------------------------------------------------------
-def settings_from(body: SamplingParameters) -> GenerationSettings:
-    settings = GenerationSettings(stop=body.stop_sequences)
+def settings_from(body: SamplingParameters) -> tuple[GenerationSettings, list[str]]:
+    """The engine's settings and the stop sequences.
+
+    Stop sequences stay out of the engine's settings: transformers builds a table over the whole
+    vocabulary for them on every call (over half a second), while StopTrimmer finds them in the
+    streamed text and ends the generation through the stop event within a token.
+    """
+    settings = GenerationSettings(stop=[])
     if body.temperature is not None:
         settings.temperature = body.temperature
     if body.top_p is not None:
@@ -175,7 +182,7 @@ def settings_from(body: SamplingParameters) -> GenerationSettings:
         settings.repetition_penalty = body.repetition_penalty
     if body.seed is not None:
         settings.seed = body.seed
-    return settings
+    return settings, body.stop_sequences
 
 
 def submit(state, job: GenerationJob) -> None:
@@ -246,7 +253,8 @@ class GenerationStream(StreamingResponse):
 
 def _new_job(request: Request, entry: ModelEntry, body: SamplingParameters, max_tokens: int | None,
              record: Callable | None, **what) -> GenerationJob:
-    return GenerationJob(entry=entry, settings=settings_from(body), max_tokens=max_tokens,
+    settings, stops = settings_from(body)
+    return GenerationJob(entry=entry, settings=settings, stops=stops, max_tokens=max_tokens,
                          loop=asyncio.get_running_loop(), after=record, **what)
 
 

@@ -14,7 +14,7 @@ def exchange_recorder(db, endpoint: str, body):
         if job.stop_event.is_set() and not job.stop_hit:
             return  # the client went away: there is no exchange to keep
         messages = job.messages if job.messages is not None else [{"role": "user", "content": job.prompt or ""}]
-        settings = {k: v for k, v in asdict(job.settings).items() if k != "stop"} | {"stop": job.settings.stop}
+        settings = asdict(job.settings) | {"stop": job.stops}
         add_exchange(db, endpoint, job.entry.name, messages, settings, job.text, job.finish_reason,
                      job.prompt_tokens, job.completion_tokens)
 
