@@ -8,9 +8,9 @@ from fastapi import FastAPI, Request
 from desktop import __version__
 from desktop.server import classify, embeddings, generation
 from desktop.server import responses as r
-from desktop.server.config import ServerConfig
+from desktop.server.config import ServerConfig, is_loopback
 from desktop.server.errors import install_error_handlers, model_not_found
-from desktop.server.middleware import ReadBody, RequestLogging, RequireKey
+from desktop.server.middleware import OnlyThisComputer, ReadBody, RequestLogging, RequireKey
 from desktop.server.recording import exchange_recorder
 from desktop.server.request_log import RequestLog
 from desktop.server.runtime import ModelPool
@@ -51,4 +51,5 @@ def create_app(state: ServerState):
     app.include_router(embeddings.router)
     app.include_router(classify.router)
     guarded = RequireKey(ReadBody(app, state.config.max_body_bytes), state.config.api_key)
+    guarded = OnlyThisComputer(guarded, loopback_only=is_loopback(state.config.host))
     return RequestLogging(guarded, state.log)

@@ -60,6 +60,42 @@ class RequestLogging:
             ))
 
 
+def _hostname(value: str) -> str:
+    """'127.0.0.1:8765' -> '127.0.0.1', '[::1]:80' -> '::1', 'https://a.example' -> 'a.example'."""
+    value = value.split("://", 1)[-1].split("/", 1)[0]
+    if value.startswith("["):
+        return value[1:].split("]", 1)[0]
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+class OnlyThisComputer:
+    """Refuse what a web page in the user's browser could send to a server on this computer.
+
+    A request naming another host (DNS rebinding) is refused while the server listens on loopback,
+    and so is any request a browser marks with a foreign Origin: no web page may drive the models.
+    """
+
+    def __init__(self, app, loopback_only: bool):
+        self.app = app
+        self.loopback_only = loopback_only
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        from desktop.server.config import is_loopback
+
+        origin = _header(scope, b"origin")
+        if origin is not None and not is_loopback(_hostname(origin)):
+            error = APIError(403, f"Requests from web pages ({origin}) are refused.", code="foreign_origin")
+            return await _reply(error, scope, receive, send)
+        host = _header(scope, b"host")
+        if self.loopback_only and host is not None and not is_loopback(_hostname(host)):
+            error = APIError(403, f"This server answers only to this computer's own address, not {host}.",
+                             code="foreign_host")
+            return await _reply(error, scope, receive, send)
+        return await self.app(scope, receive, send)
+
+
 class RequireKey:
     """Every request must carry `Authorization: Bearer <key>` when a key is set."""
 

@@ -19,6 +19,7 @@ from models.errors import ModelError
 from models.registry import ModelEntry, Registry
 
 log = logging.getLogger(__name__)
+LIGHT_PREFIXES = ("tokenizer:",)
 
 
 @dataclass
@@ -108,10 +109,19 @@ class ModelPool:
             log.info("local API loaded %s in %.1f s", key, time.perf_counter() - started)
             with self._lock:
                 self._loaded[key] = value
-                while len(self._loaded) > self.max_loaded:
-                    evicted, _ = self._loaded.popitem(last=False)  # a running job keeps its own reference
-                    log.info("local API unloaded %s", evicted)
+                self._evict()
             return value
+
+    def _evict(self) -> None:
+        """Keep at most `max_loaded` models in memory, dropping the least recently used.
+
+        Tokenizers are light and never counted. A job still running on a dropped model keeps its
+        own reference, so the memory is freed when it finishes.
+        """
+        heavy = [key for key in self._loaded if not key.startswith(LIGHT_PREFIXES)]
+        for key in heavy[:max(0, len(heavy) - self.max_loaded)]:
+            del self._loaded[key]
+            log.info("local API unloaded %s", key)
 
     def generator(self, entry: ModelEntry):
         from models.generation import Generator

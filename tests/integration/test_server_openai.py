@@ -74,6 +74,8 @@ def test_a_cancelled_stream_stops_its_generation(client, server):
         received += bool(chunk.choices and chunk.choices[0].delta.content)
         if received == 3:
             break
+    listed = client.models.list()  # the server keeps answering while the model generates
+    assert CHAT in {m.id for m in listed} and len(pool.history) == before and pool.pending(f"chat:{CHAT}") == 1
     stream.close()  # the client hangs up mid-reply
     closed = time.monotonic()
     job = wait_for(lambda: len(pool.history) > before and pool.history[before], timeout=60)

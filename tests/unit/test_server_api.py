@@ -368,3 +368,28 @@ def test_stopped_server_refuses_connections(tiny):
     assert not server.running
     with pytest.raises(httpx.ConnectError):
         httpx.get(address + "/models", timeout=5)
+
+
+def test_web_pages_cannot_drive_the_models(server, tiny):
+    _, names = tiny
+    body = {"model": names["encoder"], "input": "hello"}
+    foreign = post(server, "/embeddings", json=body, headers={"Origin": "https://example.com"})
+    assert_openai_error(foreign, 403, "foreign_origin")
+    rebound = post(server, "/embeddings", json=body, headers={"Host": "attacker.example:8765"})
+    assert_openai_error(rebound, 403, "foreign_host")
+    local_page = post(server, "/embeddings", json=body, headers={"Origin": "http://localhost:3000"})
+    assert local_page.status_code == 200
+
+
+def test_least_recently_used_models_are_unloaded(tiny):
+    from desktop.server.runtime import ModelPool
+
+    registry, names = tiny
+    pool = ModelPool(registry, device="cpu", max_loaded=1)
+    chat = pool.generator(registry.get(names["chat"]))
+    assert pool.loaded_names() == [f"chat:{names['chat']}"]
+    pool.loaded("tokenizer:x", lambda: "light")
+    pool.encoder(registry.get(names["encoder"]))
+    assert pool.loaded_names() == ["tokenizer:x", f"encoder:{names['encoder']}"]
+    assert pool.generator(registry.get(names["chat"])) is not chat  # loaded again when asked
+    pool.close()
