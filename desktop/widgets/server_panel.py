@@ -105,7 +105,6 @@ class ServerPanel(QGroupBox):
         self.access.setCurrentIndex(1 if get_setting(context.db, "api.host", "127.0.0.1") != "127.0.0.1" else 0)
         self.key = QLineEdit(get_setting(context.db, "api.key", "") or "")
         self.key.setPlaceholderText("API key (optional on this computer)")
-        self.key.setEchoMode(QLineEdit.EchoMode.PasswordEchoOnEdit)
         self.new_key_button = QPushButton("New key")
         self.new_key_button.clicked.connect(lambda: self.key.setText(secrets.token_urlsafe(24)))
         self.record = QCheckBox("Keep API conversations in the history")
@@ -253,6 +252,7 @@ class ServerPanel(QGroupBox):
 
     def _record_added(self, record) -> None:
         self.log_model.add(record)
-        self.table.resizeColumnsToContents()
+        for column in range(len(COLUMNS) - 1):  # the last one (the outcome) takes the rest, elided
+            self.table.resizeColumnToContents(column)
         self.handled += 1
         self.counter.setText(f"{self.handled} request{'s' if self.handled != 1 else ''} handled")
