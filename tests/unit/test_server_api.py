@@ -218,6 +218,7 @@ def _classify_available() -> bool:
 def test_classify_without_the_classify_feature_says_so(server):
     response = post(server, "/classify", json={"input": ["hello"], "labels": ["greeting", "farewell"]})
     assert_openai_error(response, 501, "classify_unavailable")
+    assert_openai_error(httpx.get(server.address + "/classifiers"), 501, "classify_unavailable")
 
 
 def test_classify_checks_its_body_first(server):
