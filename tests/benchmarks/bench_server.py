@@ -57,6 +57,7 @@ def test_api_overhead(chat_generator, tmp_path):
         for _ in range(ROUNDS):
             direct.append(_direct(chat_generator, ids))
             served.append(_served(client, first_token, listing))
+    print("\nrounds, direct:", [round(x, 1) for x in direct], "served:", [round(x, 1) for x in served])
     d, s = statistics.median(direct), statistics.median(served)
     print(f"\ndirect {d:.1f} tok/s, through the API {s:.1f} tok/s, ratio {s / d:.2f}; "
           f"first token {statistics.median(first_token) * 1000:.0f} ms; "
