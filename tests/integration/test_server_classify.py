@@ -50,3 +50,20 @@ def test_unknown_classifier_is_a_404(server):
 def test_classifiers_are_listed(server):
     response = httpx.get(server.address + "/classifiers")
     assert response.status_code == 200 and response.json()["object"] == "list"
+
+
+def test_a_saved_classifier_by_name(server):
+    from desktop.store.classifiers import add_example, create_classifier
+
+    db = server.state.db
+    classifier_id = create_classifier(db, "topics", ["sports", "cooking"])
+    add_example(db, classifier_id, "The goalkeeper saved a penalty in extra time.", "sports", "example")
+    add_example(db, classifier_id, "Knead the dough and let it rise for an hour.", "cooking", "example")
+    listed = httpx.get(server.address + "/classifiers").json()["data"]
+    assert {"id": "topics", "labels": ["sports", "cooking"]}.items() <= next(c for c in listed if c["id"] == "topics").items()
+    for body in ({"classifier": "topics"}, {"model": "topics"}):
+        response = httpx.post(server.address + "/classify", timeout=120,
+                              json={**body, "input": ["Whisk the eggs with sugar until pale."]})
+        assert response.status_code == 200, response.text
+        [item] = response.json()["data"]
+        assert item["label"] == "cooking" and 0.5 < item["score"] <= 1.0
