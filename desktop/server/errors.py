@@ -1,6 +1,6 @@
 """Errors in the OpenAI shape: `{"error": {"message", "type", "param", "code"}}` with a 4xx/5xx status.
 
-Every way a request can go wrong ends here, so a client library sees the exception it expects
+Every way a request can go wrong ends here, so an OpenAI client sees the exception it expects
 (openai.BadRequestError, NotFoundError, AuthenticationError ...) and the server never crashes.
 """
 from __future__ import annotations

@@ -12,7 +12,7 @@ import time
 from models import bundled
 from models.generation import GenerationSettings
 from models.registry import Registry
-from tests.server_helpers import openai_client, running_server
+from tests.server_setup import openai_client, running_server
 
 MESSAGES = [{"role": "user", "content": "Write a short poem about the sea."}]
 TOKENS, ROUNDS = 64, 4

@@ -7,7 +7,7 @@ import pytest
 
 from desktop.store.settings import get_setting
 from models import bundled
-from tests.server_helpers import wait_for
+from tests.server_setup import wait_for
 
 CHAT, ENCODER = bundled.CHAT_NAME, bundled.ENCODER_NAME
 

@@ -4,7 +4,7 @@ import pytest
 
 from models import bundled
 from models.registry import Registry
-from tests.server_helpers import running_server
+from tests.server_setup import running_server
 
 
 def classify_built() -> bool:

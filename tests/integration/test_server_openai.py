@@ -13,7 +13,7 @@ import pytest
 
 from models import bundled
 from models.registry import Registry
-from tests.server_helpers import openai_client, running_server, wait_for
+from tests.server_setup import openai_client, running_server, wait_for
 
 CHAT, ENCODER = bundled.CHAT_NAME, bundled.ENCODER_NAME
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

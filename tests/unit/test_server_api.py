@@ -12,7 +12,7 @@ import pytest
 
 from desktop.server import ServerConfig, ServerController, ServerError
 from models.registry import Registry
-from tests.server_helpers import openai_client, register_tiny_models, running_server, wait_for
+from tests.server_setup import openai_client, register_tiny_models, running_server, wait_for
 
 BODY_LIMIT = 64 * 1024
 
