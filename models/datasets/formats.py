@@ -60,6 +60,7 @@ class ParseResult:
     # For tables: the header and the mapping used, so a dialog can offer to change it.
     columns: list[str] = field(default_factory=list)
     mapping: dict = field(default_factory=dict)
+    header: bool = True
 
     @property
     def ok(self) -> bool:
@@ -237,11 +238,12 @@ def guess_file_format(path: Path, text: str) -> str:
     return "tsv" if first_line.count("\t") > first_line.count(",") else "csv"
 
 
-def parse_file(path: Path, fmt: str = "auto", mapping: dict | None = None) -> ParseResult:
+def parse_file(path: Path, fmt: str = "auto", mapping: dict | None = None, header: bool | None = None) -> ParseResult:
     """Read a data file and convert every record; bad records are listed, never raised.
 
     `fmt` is "auto", one of JSON_FORMATS, "csv" or "tsv". `mapping` names the columns of a table
     (see models.datasets.tables.guess_mapping); without it the columns are guessed from the header.
+    `header` says whether a table's first row names its columns (None: guessed).
     """
     from models.datasets import tables
 
@@ -250,7 +252,7 @@ def parse_file(path: Path, fmt: str = "auto", mapping: dict | None = None) -> Pa
     container = guess_file_format(path, text) if fmt == "auto" else ("json" if fmt in JSON_FORMATS else fmt)
     if container in ("csv", "tsv"):
         return tables.parse_table_text(text, delimiter="\t" if container == "tsv" else ",", mapping=mapping,
-                                       fmt=container)
+                                       fmt=container, header=header)
     if container != "json":
         raise DatasetError(f"unknown format {fmt!r}")
     try:

@@ -5,8 +5,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
-import numpy as np
-
 from models.datasets.cleaning import is_empty, normalize_text
 from models.datasets.rows import canonical_json, row_text
 
@@ -24,6 +22,8 @@ class LengthSummary:
     def of(cls, values: Sequence[int]) -> "LengthSummary | None":
         if not len(values):
             return None
+        import numpy as np
+
         array = np.asarray(values)
         return cls(len(array), int(array.min()), float(array.mean()), float(np.median(array)),
                    float(np.percentile(array, 95)), int(array.max()))
@@ -36,6 +36,7 @@ class DatasetStats:
     label_counts: dict[str, int] = field(default_factory=dict)  # most frequent first
     characters: LengthSummary | None = None
     messages_per_row: LengthSummary | None = None
+    message_count_rows: dict[int, int] = field(default_factory=dict)  # chat: rows with n messages
     empty_rows: int = 0
     duplicate_rows: int = 0
     conflicting_texts: int = 0  # the same text under two labels or more
@@ -67,6 +68,7 @@ def compute_stats(kind: str, rows: Iterable[dict]) -> DatasetStats:
     stats.label_counts = dict(sorted(labels.items(), key=lambda item: (-item[1], item[0])))
     stats.characters = LengthSummary.of(characters)
     stats.messages_per_row = LengthSummary.of(messages)
+    stats.message_count_rows = dict(sorted(Counter(messages).items()))
     stats.conflicting_texts = sum(1 for found in labels_by_text.values() if len(found) > 1)
     return stats
 
@@ -82,5 +84,7 @@ def histogram(lengths: Sequence[int], bins: int = 40) -> tuple[list[int], list[f
     """(counts, bin edges) for a length histogram; edges has one more entry than counts."""
     if not len(lengths):
         return [], []
+    import numpy as np
+
     counts, edges = np.histogram(np.asarray(lengths), bins=min(bins, max(1, len(set(lengths)))))
     return counts.tolist(), edges.tolist()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from typing import Iterable, TextIO
 
@@ -37,8 +38,9 @@ def mapping_kind(mapping: dict) -> str:
     return "chat" if ("messages" in mapping or "prompt" in mapping) else "classification"
 
 
-def guess_mapping(columns: list[str]) -> dict:
-    """The most likely mapping for a header; the user may change it before importing."""
+def guess_mapping(columns: list[str], sample: list[list[str]] | None = None) -> dict:
+    """The most likely mapping for a header (and a few records, for headers that name nothing
+    known); the user may change it before importing."""
     if not columns:
         raise DatasetError("the table has no header row")
     messages = _find(columns, ("messages", "conversation"))
@@ -51,12 +53,41 @@ def guess_mapping(columns: list[str]) -> dict:
         if system:
             mapping["system"] = system
         return mapping
-    label = _find(columns, LABEL_NAMES) or (columns[-1] if len(columns) > 1 else None)
+    if len(columns) == 1:
+        return {"text": columns[0]}
+    label, text = _find(columns, LABEL_NAMES), None
+    if label is None and sample:
+        # The label is the column with the fewest different values; the text the longest one.
+        distinct = {c: len({r[i] for r in sample if i < len(r)}) for i, c in enumerate(columns)}
+        label = min(columns, key=lambda c: (distinct[c], columns.index(c)))
+    label = label or columns[-1]
     text = _find([c for c in columns if c != label], TEXT_NAMES)
     if text is None:
         others = [c for c in columns if c != label]
-        text = others[0] if others else columns[0]
-    return {"text": text, "label": label} if label else {"text": text}
+        if sample:
+            mean_length = {c: sum(len(r[columns.index(c)]) for r in sample if columns.index(c) < len(r)) for c in others}
+            text = max(others, key=lambda c: mean_length[c])
+        else:
+            text = others[0]
+    return {"text": text, "label": label}
+
+
+def looks_like_header(first: list[str]) -> bool:
+    """A first row of names, not of data: no numbers, no empty, long or repeated cells."""
+    cells = [c.strip() for c in first]
+    if len(set(cells)) != len(cells) or any(not c or len(c) > 40 for c in cells):
+        return False
+    if any(_is_number(c) for c in cells):
+        return False
+    return True
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_mapping(mapping: dict, columns: list[str]) -> None:
@@ -90,22 +121,32 @@ def row_from_record(values: dict[str, str], mapping: dict) -> dict:
     return check_classification_row({"text": text, "label": values[mapping["label"]]})
 
 
-def read_header(text: str, delimiter: str) -> list[str]:
-    csv.field_size_limit(FIELD_LIMIT)
-    first = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
-    return [c.strip() for c in first]
+SAMPLE_RECORDS = 200
 
 
-def parse_table_text(text: str, delimiter: str = ",", mapping: dict | None = None, fmt: str = "csv") -> ParseResult:
+def parse_table_text(text: str, delimiter: str = ",", mapping: dict | None = None, fmt: str = "csv",
+                     header: bool | None = None) -> ParseResult:
+    """Rows of a CSV/TSV text. `header` None guesses whether the first row names the columns;
+    without a header the columns are called "column 1", "column 2", ..."""
     csv.field_size_limit(FIELD_LIMIT)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
-        header = [c.strip() for c in next(reader)]
-    except StopIteration:
-        raise DatasetError("the file is empty") from None
-    mapping = dict(mapping) if mapping else guess_mapping(header)
-    _check_mapping(mapping, header)
-    result = ParseResult(format=fmt, kind=mapping_kind(mapping), columns=header, mapping=mapping)
+        sample = list(itertools.islice(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), SAMPLE_RECORDS))
+    except csv.Error as exc:
+        raise DatasetError(f"the table cannot be read ({exc})") from None
+    sample = [r for r in sample if r]
+    if not sample:
+        raise DatasetError("the file is empty")
+    if header is None:
+        header = looks_like_header(sample[0])
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    if header:
+        columns = [c.strip() for c in next(reader)]
+        sample = sample[1:]
+    else:
+        columns = [f"column {i}" for i in range(1, len(sample[0]) + 1)]
+    mapping = dict(mapping) if mapping else guess_mapping(columns, sample)
+    _check_mapping(mapping, columns)
+    result = ParseResult(format=fmt, kind=mapping_kind(mapping), columns=columns, mapping=mapping, header=header)
     previous_end = reader.line_num
     while True:
         try:
@@ -117,11 +158,11 @@ def parse_table_text(text: str, delimiter: str = ",", mapping: dict | None = Non
         start, previous_end = previous_end + 1, reader.line_num
         if not record or (len(record) == 1 and not record[0].strip()):
             continue
-        if len(record) != len(header):
-            result.bad_lines.append(BadLine(start, f"has {len(record)} fields; the header has {len(header)}"))
+        if len(record) != len(columns):
+            result.bad_lines.append(BadLine(start, f"has {len(record)} fields; expected {len(columns)}"))
             continue
         try:
-            result.rows.append(row_from_record(dict(zip(header, record)), mapping))
+            result.rows.append(row_from_record(dict(zip(columns, record)), mapping))
         except RowError as exc:
             result.bad_lines.append(BadLine(start, str(exc)))
     return result
