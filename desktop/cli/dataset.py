@@ -238,8 +238,8 @@ def cmd_clean(args) -> int:
         plan = plan_cleaning(db, dataset["id"], action, tokenizer=tokenizer, min_tokens=args.min_tokens,
                              max_tokens=args.max_tokens, records=records)
         print(plan.summary())
-        for row_id, before, after in plan.examples[:3]:
-            print(f"  row {row_id}: {_one_line(before)}" + (f"\n        -> {_one_line(after)}" if after else ""))
+        for number, before, after in plan.examples[:3]:
+            print(f"  row {number}: {_one_line(before)}" + (f"\n    -> {_one_line(after)}" if after else ""))
         if not args.dry_run and plan.changes:
             apply_plan(db, dataset["id"], plan)
         records = apply_in_memory(records, plan)

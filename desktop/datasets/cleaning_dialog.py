@@ -141,8 +141,8 @@ class CleaningDialog(QDialog):
         shown = f" Showing the first {len(plan.examples)}." if plan.changes > len(plan.examples) else ""
         self.summary.setText(f"<b>{plan.summary()}</b>{shown}")
         self.examples.setRowCount(len(plan.examples))
-        for r, (row_id, before, after) in enumerate(plan.examples):
-            for c, text in enumerate((str(row_id), one_line(before, 400), one_line(after, 400) if after else "(removed)")):
+        for r, (number, before, after) in enumerate(plan.examples):
+            for c, text in enumerate((str(number), one_line(before, 400), one_line(after, 400) if after else "(removed)")):
                 item = QTableWidgetItem(text)
                 item.setToolTip(text)
                 self.examples.setItem(r, c, item)

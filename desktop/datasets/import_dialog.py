@@ -88,7 +88,6 @@ class ImportDialog(QDialog):
         self.preview = QTableWidget()
         self.preview.verticalHeader().hide()
         self.preview.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.preview.horizontalHeader().setStretchLastSection(True)
         self.bad_title = QLabel()
         self.bad_title.setStyleSheet("color: #b00020;")
         self.bad_list = QListWidget()
@@ -200,7 +199,7 @@ class ImportDialog(QDialog):
         bad = len(parsed.bad_lines)
         unit = parsed.bad_lines[0].unit if bad else "line"
         text = (f"<b>{FORMAT_NAMES.get(parsed.format, parsed.format)}</b> → a <b>{parsed.kind}</b> dataset: "
-                f"{len(parsed.rows):,} rows")
+                f"{len(parsed.rows):,} row{'s' if len(parsed.rows) != 1 else ''}")
         if bad:
             text += f", <span style='color:#b00020'>{bad:,} malformed {unit}{'s' if bad != 1 else ''}</span>"
         self.summary.setText(text + ".")
@@ -263,9 +262,11 @@ class ImportDialog(QDialog):
                 item.setToolTip(str(value)[:1000])
                 self.preview.setItem(r, c, item)
         header = self.preview.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        if parsed.kind == "classification":
-            self.preview.setColumnWidth(0, 640)
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        if parsed.kind == "chat":
+            header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(len(columns) - 1, QHeaderView.ResizeMode.ResizeToContents)
 
     # -- result ----------------------------------------------------------------------------------
     def dataset_name(self) -> str:

@@ -144,7 +144,8 @@ class StatsView(QWidget):
             parts.append(f"{stats.messages_per_row.mean:.1f} messages per row on average")
         lines = [" · ".join(parts)]
         lines.append(f"{stats.empty_rows:,} empty, {stats.duplicate_rows:,} exact duplicates"
-                     + (f", {stats.conflicting_texts:,} texts with conflicting labels"
+                     + (f", {stats.conflicting_texts:,} text{'s' if stats.conflicting_texts != 1 else ''} "
+                        "with conflicting labels"
                         if stats.kind == "classification" else ""))
         if stats.tokens:
             t = stats.tokens

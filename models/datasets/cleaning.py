@@ -24,7 +24,8 @@ class CleaningPlan:
     total: int = 0
     remove: list[int] = field(default_factory=list)
     replace: dict[int, dict] = field(default_factory=dict)
-    # (row id, before, after) shown in a preview; after is "" for a removed row.
+    # (row number, before, after) shown in a preview: the number counts from 1 in the dataset's
+    # order (as the page's table shows it); after is "" for a removed row, or says why.
     examples: list[tuple[int, str, str]] = field(default_factory=list)
     details: Counter = field(default_factory=Counter)
 
@@ -43,9 +44,9 @@ class CleaningPlan:
         found = ", ".join(f"{count:,} {name}" for name, count in sorted(self.details.items()))
         return f"{self.title}: " + "; ".join(parts) + (f" ({found})" if found else "") + "."
 
-    def _example(self, row_id: int, before: str, after: str = "") -> None:
+    def _example(self, number: int, before: str, after: str = "") -> None:
         if len(self.examples) < EXAMPLES:
-            self.examples.append((row_id, before, after))
+            self.examples.append((number, before, after))
 
 
 _PUNCTUATION = re.compile(r"[\W_]+", re.UNICODE)
@@ -69,16 +70,15 @@ def plan_duplicates(records: Records, near: bool = False) -> CleaningPlan:
     near compares normalised text (and the label: the same text with another label is not a copy)."""
     plan = CleaningPlan("near-duplicates" if near else "duplicates",
                         "Near-duplicates" if near else "Exact duplicates")
-    first_seen: dict[str, tuple[int, str]] = {}
-    for row_id, row in records:
+    first_seen: dict[str, int] = {}
+    for number, (row_id, row) in enumerate(records, start=1):
         plan.total += 1
         key = near_key(row) if near else canonical_json(row)
         if key in first_seen:
             plan.remove.append(row_id)
-            kept_id, kept_text = first_seen[key]
-            plan._example(row_id, row_text(row), f"(same as row {kept_id}: {kept_text[:200]})")
+            plan._example(number, row_text(row), f"(removed: the same as row {first_seen[key]})")
         else:
-            first_seen[key] = (row_id, row_text(row))
+            first_seen[key] = number
     return plan
 
 
@@ -92,11 +92,11 @@ def is_empty(row: dict) -> bool:
 
 def plan_empty(records: Records) -> CleaningPlan:
     plan = CleaningPlan("empty", "Empty rows")
-    for row_id, row in records:
+    for number, (row_id, row) in enumerate(records, start=1):
         plan.total += 1
         if is_empty(row):
             plan.remove.append(row_id)
-            plan._example(row_id, row_text(row) or "(blank)")
+            plan._example(number, row_text(row) or "(blank)")
     return plan
 
 
@@ -105,23 +105,24 @@ def plan_token_length(records: Iterable[tuple[int, dict, int]], min_tokens: int 
     """Rows shorter than min_tokens or longer than max_tokens (lengths from the model's tokenizer)."""
     bounds = f"{min_tokens}–{max_tokens}" if max_tokens else f"at least {min_tokens}"
     plan = CleaningPlan("token-length", f"Token length outside {bounds}")
-    for row_id, row, length in records:
+    for number, (row_id, row, length) in enumerate(records, start=1):
         plan.total += 1
         if length < min_tokens or (max_tokens is not None and length > max_tokens):
             plan.remove.append(row_id)
-            plan.details["too long" if max_tokens is not None and length > max_tokens else "too short"] += 1
-            plan._example(row_id, f"[{length} tokens] {row_text(row)[:500]}")
+            too_long = max_tokens is not None and length > max_tokens
+            plan.details["too long" if too_long else "too short"] += 1
+            plan._example(number, row_text(row)[:500], f"(removed: {length:,} tokens, too {'long' if too_long else 'short'})")
     return plan
 
 
 def plan_pii(records: Records) -> CleaningPlan:
     plan = CleaningPlan("pii", "Personal data replaced by " + ", ".join(PLACEHOLDERS.values()))
     names = {"email": "e-mail addresses", "phone": "phone numbers", "card": "card numbers", "iban": "IBANs"}
-    for row_id, row in records:
+    for number, (row_id, row) in enumerate(records, start=1):
         plan.total += 1
         scrubbed, counts = scrub_row(row)
         if counts:
             plan.replace[row_id] = scrubbed
             plan.details.update({names[kind]: n for kind, n in counts.items()})
-            plan._example(row_id, row_text(row), row_text(scrubbed))
+            plan._example(number, row_text(row), row_text(scrubbed))
     return plan

@@ -20,7 +20,7 @@ from models.datasets.formats import BadLine, ParseResult
 from models.datasets.rows import RowError, check_chat_row, check_classification_row
 
 TEXT_NAMES = ("text", "sentence", "content", "document", "body", "review", "description", "title")
-LABEL_NAMES = ("label", "labels", "class", "category", "target", "topic", "sentiment", "intent")
+LABEL_NAMES = ("label", "labels", "class", "category", "target", "topic", "sentiment", "intent", "rating", "stars")
 PROMPT_NAMES = ("prompt", "instruction", "question", "query", "input", "user")
 RESPONSE_NAMES = ("response", "output", "answer", "completion", "assistant", "reply")
 FIELD_LIMIT = 2**31 - 1
@@ -57,9 +57,11 @@ def guess_mapping(columns: list[str], sample: list[list[str]] | None = None) -> 
         return {"text": columns[0]}
     label, text = _find(columns, LABEL_NAMES), None
     if label is None and sample:
-        # The label is the column with the fewest different values; the text the longest one.
+        # The label is the column with the fewest different values (the rightmost of equals, and
+        # never an "id"); the text is the longest one.
         distinct = {c: len({r[i] for r in sample if i < len(r)}) for i, c in enumerate(columns)}
-        label = min(columns, key=lambda c: (distinct[c], columns.index(c)))
+        candidates = [c for c in columns if c.lower() != "id"] or columns
+        label = min(candidates, key=lambda c: (distinct[c], -columns.index(c)))
     label = label or columns[-1]
     text = _find([c for c in columns if c != label], TEXT_NAMES)
     if text is None:

@@ -13,9 +13,15 @@ def decode_bytes(data: bytes, name: str = "file") -> str:
         pass
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data).best()
+    results = from_bytes(data)
+    best = results.best()
     if best is None:
         raise DatasetError(f"{name}: not a text file (its bytes match no known text encoding)")
+    # Short texts fit several code pages equally well; among equals, Windows' western one is the
+    # likeliest (a spreadsheet's CSV export).
+    for match in results:
+        if (match.encoding == "cp1252" and match.chaos == best.chaos and match.coherence == best.coherence):
+            return str(match)
     return str(best)
 
 
