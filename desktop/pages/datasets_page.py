@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QAbstractItemView, QDoubleSpinBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QGridLayout,
     QHBoxLayout, QHeaderView, QInputDialog, QLabel, QLineEdit, QListWidget, QListWidgetItem, QMenu, QMessageBox,
-    QProgressBar, QPushButton, QSpinBox, QSplitter, QTableView, QTabWidget, QToolButton, QVBoxLayout, QWidget,
+    QProgressBar, QPushButton, QSpinBox, QSplitter, QTableView, QTabWidget, QVBoxLayout, QWidget,
 )
 
 from desktop.background import BackgroundOp
@@ -60,6 +60,7 @@ class DatasetsPage(QWidget):
 
         # -- the list of datasets ---------------------------------------------------------------
         self.dataset_list = QListWidget()
+        self.dataset_list.setSpacing(3)
         self.dataset_list.currentItemChanged.connect(self._dataset_chosen)
         self.new_button = QPushButton("New…")
         self.import_button = QPushButton("Import…")
@@ -119,9 +120,7 @@ class DatasetsPage(QWidget):
         self.add_row_button = QPushButton("Add row…")
         self.edit_row_button = QPushButton("Edit…")
         self.delete_rows_button = QPushButton("Delete rows")
-        self.clean_button = QToolButton()
-        self.clean_button.setText("Clean")
-        self.clean_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.clean_button = QPushButton("Clean")
         clean_menu = QMenu(self.clean_button)
         for action, text in CLEANING_ACTIONS.items():
             clean_menu.addAction(text).triggered.connect(lambda _=False, a=action: self.open_cleaning(a))
@@ -205,6 +204,8 @@ class DatasetsPage(QWidget):
             self.show_dataset(None)
             return
         changed = self.dataset is None or self.dataset["id"] != dataset_id
+        if changed and not self.ops:
+            self.show_message("")
         self.show_dataset(store.get_dataset_by_id(self.db, dataset_id), reload_rows=changed)
 
     def select_dataset(self, name: str) -> dict:
