@@ -7,6 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from desktop.cli.common import stderr_progress
+from desktop.datasets.operations import rows_text
 
 IMPORT_FORMATS = ("auto", "openai", "sharegpt", "alpaca", "classification", "csv", "tsv")
 CLEANINGS = ("empty", "duplicates", "near-duplicates", "pii")
@@ -134,8 +135,8 @@ def cmd_import(args) -> int:
     name = args.name or default_name(args.path)
     dataset = import_parsed(_db(), parsed, name, skip_bad_lines=args.skip_bad_lines, source=str(args.path))
     skipped = f"; {len(parsed.bad_lines)} malformed left out" if parsed.bad_lines else ""
-    print(f"Imported {len(parsed.rows):,} {parsed.kind} rows ({parsed.format}) into {dataset['name']!r}, "
-          f"now {dataset['row_count']:,} rows{skipped}.")
+    print(f"Imported {rows_text(len(parsed.rows), parsed.kind + ' row')} ({parsed.format}) into {dataset['name']!r}, "
+          f"now {rows_text(dataset['row_count'])}{skipped}.")
     return 0
 
 
@@ -148,7 +149,7 @@ def cmd_export(args) -> int:
     if args.output:
         with open(args.output, "w", encoding="utf-8", newline="") as handle:
             count = export_dataset(db, dataset["id"], args.format, handle, args.split)
-        print(f"Wrote {count:,} rows to {args.output}.", file=sys.stderr)
+        print(f"Wrote {rows_text(count)} to {args.output}.", file=sys.stderr)
     else:
         export_dataset(db, dataset["id"], args.format, sys.stdout, args.split)
     return 0
@@ -179,7 +180,7 @@ def cmd_stats(args) -> int:
     if args.json:
         print(json.dumps({"name": dataset["name"], "split": splits, "model": args.model, **asdict(stats)}, indent=2))
         return 0
-    print(f"{dataset['name']}: {stats.kind} dataset, {stats.rows:,} rows")
+    print(f"{dataset['name']}: {stats.kind} dataset, {rows_text(stats.rows)}")
     if set(splits) != {"unsplit"} and splits:
         print("Split: " + ", ".join(f"{part} {n:,}" for part, n in sorted(splits.items())))
     if stats.label_counts:
@@ -198,7 +199,7 @@ def cmd_stats(args) -> int:
         print(_summary(f"Tokens ({args.model})", stats.tokens))
         if stats.context_length:
             print(f"Context of {args.model}: {stats.context_length:,} tokens; "
-                  f"{stats.truncated:,} rows are longer and would be truncated")
+                  f"{rows_text(stats.truncated)} longer than that would be truncated")
     return 0
 
 
@@ -244,7 +245,7 @@ def cmd_clean(args) -> int:
             apply_plan(db, dataset["id"], plan)
         records = apply_in_memory(records, plan)
     verb = "would have" if args.dry_run else "has"
-    print(f"{dataset['name']} {verb} {len(records):,} rows." + (" (dry run: nothing changed)" if args.dry_run else ""))
+    print(f"{dataset['name']} {verb} {rows_text(len(records))}." + (" (dry run: nothing changed)" if args.dry_run else ""))
     return 0
 
 
@@ -259,5 +260,5 @@ def cmd_delete(args) -> int:
     db = _db()
     dataset = require_dataset(db, args.name)
     delete_dataset(db, dataset["id"])
-    print(f"Deleted {dataset['name']!r} ({dataset['row_count']:,} rows).")
+    print(f"Deleted {dataset['name']!r} ({rows_text(dataset['row_count'])}).")
     return 0

@@ -24,8 +24,10 @@ SHAPE_PARTS = {"classification": ("text", "label"), "single-turn": ("prompt", "r
 
 
 class ImportDialog(QDialog):
-    def __init__(self, path: Path | None = None, parent=None):
+    def __init__(self, path: Path | None = None, existing: dict[str, dict] | None = None, parent=None):
+        """`existing`: the datasets there are, by name (kind, row_count), to say when rows are added to one."""
         super().__init__(parent)
+        self.existing = existing or {}
         self.setWindowTitle("Import data")
         self.resize(900, 640)
         self.path: Path | None = None
@@ -52,6 +54,8 @@ class ImportDialog(QDialog):
         self.format_combo.currentIndexChanged.connect(lambda _: self.reparse(keep_mapping=False))
         self.name_edit = QLineEdit()
         self.name_edit.setPlaceholderText("Dataset name (an existing dataset of the same kind is added to)")
+        self.name_edit.textChanged.connect(lambda _: self._update_target())
+        self.target_note = QLabel()
 
         # Column mapping, shown for tables only.
         self.table_options = QWidget()
@@ -79,6 +83,7 @@ class ImportDialog(QDialog):
         form.addRow("Format", self.format_combo)
         form.addRow(self.table_options)
         form.addRow("Dataset", self.name_edit)
+        form.addRow("", self.target_note)
 
         self.summary = QLabel()
         self.summary.setWordWrap(True)
@@ -214,9 +219,25 @@ class ImportDialog(QDialog):
         )
         self.bad_title.setVisible(bool(bad))
         self.bad_list.setVisible(bool(bad))
-        self.import_button.setEnabled(bool(parsed.rows) and not bad)
         self.skip_button.setText(f"Skip {bad:,} bad {unit}{'s' if bad != 1 else ''} and import")
-        self.skip_button.setVisible(bool(bad) and bool(parsed.rows))
+        self._update_target()
+
+    def _update_target(self) -> None:
+        """Say whether the rows make a new dataset or are added to one, and refuse a kind mismatch."""
+        parsed, name = self.parsed, self.dataset_name()
+        target = self.existing.get(name)
+        fits = target is None or parsed is None or target["kind"] == parsed.kind
+        if target is None:
+            self.target_note.setText("A new dataset." if name else "")
+        elif fits:
+            self.target_note.setText(f"The rows are added to the existing dataset {name!r} ({target['row_count']:,} rows).")
+        else:
+            self.target_note.setText(f"<span style='color:#b00020'>{name!r} holds {target['kind']} rows; these are "
+                                     f"{parsed.kind} rows. Choose another name.</span>")
+        ready = parsed is not None and bool(parsed.rows) and fits and bool(name)
+        self.import_button.setEnabled(ready and not parsed.bad_lines)
+        self.skip_button.setVisible(ready and bool(parsed.bad_lines))
+        self.skip_button.setEnabled(ready)
 
     def _show_mapping(self, parsed: ParseResult) -> None:
         widgets = [self.header_check, self.shape_combo, *self.column_combos.values()]

@@ -31,6 +31,11 @@ CLEANING_ACTIONS = {
 EXPORT_FORMATS = ("jsonl", "csv", "tsv")
 
 
+def rows_text(count: int, noun: str = "row") -> str:
+    """"1 row", "2,345 rows"."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 # -- import --------------------------------------------------------------------------------------
 def read_source(path: Path, fmt: str = "auto", mapping: dict | None = None) -> ParseResult:
     """Parse a data file, or a folder whose sub-folders are labels. Nothing is written."""

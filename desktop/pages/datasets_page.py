@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (
 from desktop.background import BackgroundOp
 from desktop.context import AppContext
 from desktop.datasets.operations import (
-    CLEANING_ACTIONS, TokenizerCache, default_name, export_dataset, import_parsed, read_source,
+    CLEANING_ACTIONS, TokenizerCache, default_name, export_dataset, import_parsed, read_source, rows_text,
 )
 from desktop.datasets.table_model import DatasetRowsModel
 from desktop.datasets.versions_view import VersionsView
@@ -183,7 +183,7 @@ class DatasetsPage(QWidget):
         self.dataset_list.clear()
         chosen = None
         for dataset in store.list_datasets(self.db):
-            item = QListWidgetItem(f"{dataset['name']}\n{dataset['kind']} · {dataset['row_count']:,} rows")
+            item = QListWidgetItem(f"{dataset['name']}\n{dataset['kind']} · {rows_text(dataset['row_count'])}")
             item.setData(Qt.ItemDataRole.UserRole, dataset["id"])
             item.setToolTip(dataset.get("source") or "")
             self.dataset_list.addItem(item)
@@ -229,7 +229,7 @@ class DatasetsPage(QWidget):
         else:
             splits = store.split_counts(self.db, dataset["id"])
             split_text = ", ".join(f"{n:,} {p}" for p, n in sorted(splits.items())) if set(splits) - {"unsplit"} else "not split"
-            self.header.setText(f"<h3>{dataset['name']}</h3>{dataset['kind']} · {dataset['row_count']:,} rows · "
+            self.header.setText(f"<h3>{dataset['name']}</h3>{dataset['kind']} · {rows_text(dataset['row_count'])} · "
                                 f"{split_text}")
             if reload_rows:
                 self.search_edit.blockSignals(True)
@@ -265,9 +265,9 @@ class DatasetsPage(QWidget):
             return
         shown = self.rows_model.rowCount()
         if self.rows_model.search:
-            self.count_label.setText(f"{shown:,} of {self.dataset['row_count']:,} rows match")
+            self.count_label.setText(f"{shown:,} of {rows_text(self.dataset['row_count'])} match")
         else:
-            self.count_label.setText(f"{shown:,} rows")
+            self.count_label.setText(f"{rows_text(shown)}")
 
     def refresh_current(self) -> None:
         """After a change: the list's counts, the header, the rows (keeping the search)."""
@@ -278,6 +278,13 @@ class DatasetsPage(QWidget):
         self.refresh_datasets(self.dataset["id"])
         if self.stats_view is not None:
             self.stats_view.stale = True
+
+    def _show_changed(self, dataset_id: int) -> None:
+        """Show a dataset whose rows just changed (re-reading them if it is the one on screen)."""
+        if self.dataset is not None and self.dataset["id"] == dataset_id:
+            self.refresh_current()
+        else:
+            self.refresh_datasets(dataset_id)
 
     def ask_new_dataset(self) -> None:
         name, ok = QInputDialog.getText(self, "New dataset", "Name:")
@@ -315,7 +322,7 @@ class DatasetsPage(QWidget):
         dataset = self.dataset
         if confirm:
             answer = QMessageBox.question(
-                self, "Delete dataset", f"Delete {dataset['name']!r} and its {dataset['row_count']:,} rows? "
+                self, "Delete dataset", f"Delete {dataset['name']!r} and its {rows_text(dataset['row_count'])}? "
                 "Models already trained from it keep their own frozen copy.")
             if answer != QMessageBox.StandardButton.Yes:
                 return
@@ -363,7 +370,8 @@ class DatasetsPage(QWidget):
     def open_import_dialog(self, path: Path | None = None):
         from desktop.datasets.import_dialog import ImportDialog
 
-        dialog = ImportDialog(path, self)
+        existing = {d["name"]: d for d in store.list_datasets(self.db)}
+        dialog = ImportDialog(path, existing, self)
         if self.dataset is not None and path is None:
             dialog.name_edit.setPlaceholderText(f"Dataset name (for example {self.dataset['name']} to add to it)")
         dialog.accepted.connect(lambda: self.start_import(dialog.parsed, dialog.dataset_name(), dialog.skip_bad_lines,
@@ -377,11 +385,11 @@ class DatasetsPage(QWidget):
         db = self.db
 
         def done(dataset):
-            self.refresh_datasets(dataset["id"])
+            self._show_changed(dataset["id"])
             left_out = f"; {len(parsed.bad_lines):,} malformed left out" if parsed.bad_lines else ""
-            self.show_message(f"Imported {len(parsed.rows):,} rows into {dataset['name']!r}{left_out}.")
+            self.show_message(f"Imported {rows_text(len(parsed.rows))} into {dataset['name']!r}{left_out}.")
 
-        return self._run(f"Importing {len(parsed.rows):,} rows…", import_parsed, db, parsed, name, skip_bad_lines,
+        return self._run(f"Importing {rows_text(len(parsed.rows))}…", import_parsed, db, parsed, name, skip_bad_lines,
                          source, done=done, busy=True)
 
     def import_path(self, path: Path, name: str | None = None, skip_bad_lines: bool = False) -> BackgroundOp:
@@ -395,17 +403,17 @@ class DatasetsPage(QWidget):
 
         def done(result):
             parsed, dataset = result
-            self.refresh_datasets(dataset["id"])
-            self.show_message(f"Imported {len(parsed.rows):,} rows into {dataset['name']!r}.")
+            self._show_changed(dataset["id"])
+            self.show_message(f"Imported {rows_text(len(parsed.rows))} into {dataset['name']!r}.")
 
         return self._run(f"Importing {Path(path).name}…", work, done=done, busy=True)
 
     def add_rows_to(self, name: str, kind: str, rows: list[dict], source: str) -> BackgroundOp:
         def done(dataset):
-            self.refresh_datasets(dataset["id"])
-            self.show_message(f"Added {len(rows):,} rows to {dataset['name']!r}.")
+            self._show_changed(dataset["id"])
+            self.show_message(f"Added {rows_text(len(rows))} to {dataset['name']!r}.")
 
-        return self._run(f"Adding {len(rows):,} rows…", store.import_rows, self.db, name, kind, rows, source,
+        return self._run(f"Adding {rows_text(len(rows))}…", store.import_rows, self.db, name, kind, rows, source,
                          done=done, busy=True)
 
     def open_from_chat(self):
@@ -510,9 +518,9 @@ class DatasetsPage(QWidget):
         def done(removed):
             self.table.clearSelection()
             self.refresh_current()
-            self.show_message(f"Deleted {removed:,} rows.")
+            self.show_message(f"Deleted {rows_text(removed)}.")
 
-        return self._run(f"Deleting {len(ids):,} rows…", store.delete_rows, self.db, ids, done=done, busy=True)
+        return self._run(f"Deleting {rows_text(len(ids))}…", store.delete_rows, self.db, ids, done=done, busy=True)
 
     # -- cleaning, splitting, export -------------------------------------------------------------
     def open_cleaning(self, action: str = "duplicates"):
@@ -525,7 +533,7 @@ class DatasetsPage(QWidget):
         def applied():
             removed, changed = dialog.applied
             self.refresh_current()
-            self.show_message(f"{dialog.plan.title}: removed {removed:,} rows, changed {changed:,}.")
+            self.show_message(f"{dialog.plan.title}: removed {rows_text(removed)}, changed {changed:,}.")
 
         dialog.accepted.connect(applied)
         self.dialog = dialog
@@ -570,7 +578,7 @@ class DatasetsPage(QWidget):
                 return export_dataset(db, dataset_id, fmt, handle)
 
         return self._run(f"Exporting to {path.name}…", work, busy=True,
-                         done=lambda count: self.show_message(f"Exported {count:,} rows to {path}."))
+                         done=lambda count: self.show_message(f"Exported {rows_text(count)} to {path}."))
 
     def freeze_version(self) -> BackgroundOp | None:
         if self.dataset is None:
@@ -578,7 +586,7 @@ class DatasetsPage(QWidget):
 
         def done(version):
             self.versions_view.refresh()
-            self.show_message(f"Froze version {version['snapshot_hash'][:16]} ({version['row_count']:,} rows).")
+            self.show_message(f"Froze version {version['snapshot_hash'][:16]} ({rows_text(version['row_count'])}).")
 
         return self._run("Freezing a version…", store.freeze_version, self.db, self.dataset["id"], done=done, busy=True)
 

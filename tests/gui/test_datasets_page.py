@@ -203,3 +203,24 @@ def test_token_length_cleaning_uses_the_chosen_models_tokenizer(page, qtbot):
     assert dialog.examples.item(1, 2).text() == "(removed: 602 tokens, too long)"
     qtbot.mouseClick(dialog.apply_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: page.rows_model.rowCount() == 4, timeout=10_000)
+
+
+def test_import_dialog_says_where_rows_go(page, qtbot, tmp_path):
+    load(page)
+    path = tmp_path / "more.csv"
+    path.write_text("text,label\nA late goal won it,sports\n", encoding="utf-8")
+    dialog = page.open_import_dialog(path)
+    qtbot.waitUntil(lambda: dialog.parsed is not None, timeout=10_000)
+    assert dialog.target_note.text() == "A new dataset." and dialog.import_button.isEnabled()
+    dialog.name_edit.setText("news")
+    assert "added to the existing dataset 'news' (5 rows)" in dialog.target_note.text()
+    chats = store.import_rows(page.db, "chats", "chat", [{"messages": [{"role": "user", "content": "hi"}]}])
+    dialog.existing["chats"] = chats
+    dialog.name_edit.setText("chats")
+    assert "holds chat rows; these are classification rows" in dialog.target_note.text()
+    assert not dialog.import_button.isEnabled()
+    dialog.name_edit.setText("news")
+    qtbot.mouseClick(dialog.import_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "Imported 1 row into 'news'" in page.message.text(), timeout=10_000)
+    assert page.dataset["name"] == "news" and page.rows_model.rowCount() == 6
+    assert "6 rows" in page.header.text()
