@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView, QDoubleSpinBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QGridLayout,
     QHBoxLayout, QHeaderView, QInputDialog, QLabel, QLineEdit, QListWidget, QListWidgetItem, QMenu, QMessageBox,
@@ -109,6 +110,10 @@ class DatasetsPage(QWidget):
         self.table.setWordWrap(False)
         self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.table.doubleClicked.connect(lambda index: self.edit_row(index.row()))
+        QShortcut(QKeySequence.StandardKey.Delete, self.table, activated=self.delete_selected_rows,
+                  context=Qt.ShortcutContext.WidgetShortcut)
+        QShortcut(QKeySequence(Qt.Key.Key_Return), self.table, activated=lambda: self.edit_row(),
+                  context=Qt.ShortcutContext.WidgetShortcut)
         self.search_edit = QLineEdit()
         self.search_edit.setPlaceholderText("Search text and labels")
         self.search_edit.setClearButtonEnabled(True)
@@ -119,7 +124,9 @@ class DatasetsPage(QWidget):
         self.search_edit.textChanged.connect(lambda _: self._search_timer.start())
         self.add_row_button = QPushButton("Add row…")
         self.edit_row_button = QPushButton("Edit…")
+        self.edit_row_button.setToolTip("Edit the selected row (or double-click it, or press Enter)")
         self.delete_rows_button = QPushButton("Delete rows")
+        self.delete_rows_button.setToolTip("Delete the selected rows (or press Delete)")
         self.clean_button = QPushButton("Clean")
         clean_menu = QMenu(self.clean_button)
         for action, text in CLEANING_ACTIONS.items():

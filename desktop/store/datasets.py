@@ -324,7 +324,7 @@ def snapshot_dataset(db: Database, dataset_id: int, folder: Path, split: str | N
     path = Path(folder) / (filename or SNAPSHOT_FILES.get(split, f"{split}.jsonl"))
     with db.transaction():
         sha256, count = write_snapshot(iter_rows(db, dataset_id, split), path)
-        record_version(db, dataset_id, sha256, count, path=path, note=note)
+        record_version(db, dataset_id, sha256, count, path=path, note=note or (f"{split} part" if split else ""))
     return sha256, path, count
 
 

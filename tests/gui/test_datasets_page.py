@@ -224,3 +224,12 @@ def test_import_dialog_says_where_rows_go(page, qtbot, tmp_path):
     qtbot.waitUntil(lambda: "Imported 1 row into 'news'" in page.message.text(), timeout=10_000)
     assert page.dataset["name"] == "news" and page.rows_model.rowCount() == 6
     assert "6 rows" in page.header.text()
+
+
+def test_keyboard_deletes_the_selected_rows(page, qtbot):
+    load(page)
+    page.table.setFocus()
+    page.table.selectRow(1)
+    qtbot.keyClick(page.table, Qt.Key.Key_Delete)
+    qtbot.waitUntil(lambda: page.rows_model.rowCount() == 4, timeout=5_000)
+    assert "Shares fell sharply on Monday." not in texts(page)
