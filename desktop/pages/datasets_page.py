@@ -333,10 +333,13 @@ class DatasetsPage(QWidget):
                 "Models already trained from it keep their own frozen copy.")
             if answer != QMessageBox.StandardButton.Yes:
                 return
-        store.delete_dataset(self.db, dataset["id"])
-        self.dataset = None
-        self.refresh_datasets()
-        self.show_message(f"Deleted {dataset['name']!r}.")
+
+        def done(_):
+            self.dataset = None
+            self.refresh_datasets()
+            self.show_message(f"Deleted {dataset['name']!r}.")
+
+        self._run(f"Deleting {dataset['name']!r}…", store.delete_dataset, self.db, dataset["id"], done=done, busy=True)
 
     # -- background work -------------------------------------------------------------------------
     def show_message(self, text: str, error: bool = False) -> None:
@@ -557,15 +560,16 @@ class DatasetsPage(QWidget):
         self.dialog = dialog
         dialog.open()
 
-    def split(self, validation_fraction: float, seed: int = 0) -> dict | None:
-        try:
-            counts = store.split_dataset(self.db, self.dataset["id"], validation_fraction, seed)
-        except ValueError as exc:
-            self.show_message(str(exc), error=True)
+    def split(self, validation_fraction: float, seed: int = 0) -> BackgroundOp | None:
+        if self.dataset is None:
             return None
-        self.refresh_current()
-        self.show_message(f"Split: {counts['train']:,} train, {counts['validation']:,} validation (seed {seed}).")
-        return counts
+
+        def done(counts):
+            self.refresh_current()
+            self.show_message(f"Split: {counts['train']:,} train, {counts['validation']:,} validation (seed {seed}).")
+
+        return self._run("Splitting…", store.split_dataset, self.db, self.dataset["id"], validation_fraction, seed,
+                         done=done, busy=True)
 
     def ask_export(self) -> None:
         if self.dataset is None:

@@ -146,7 +146,8 @@ def test_cleaning_is_previewed_before_it_is_applied(page, qtbot):
 
 def test_split_freeze_and_versions(page, qtbot):
     load(page)
-    assert page.split(0.4, seed=3) == {"train": 3, "validation": 2}
+    page.split(0.4, seed=3)
+    qtbot.waitUntil(lambda: "Split: 3 train, 2 validation" in page.message.text(), timeout=10_000)
     assert "3 train" in page.header.text() and "2 validation" in page.header.text()
     assert set(page.rows_model.index(r, 3).data() for r in range(5)) == {"train", "validation"}
     page.tabs.setCurrentWidget(page.versions_view)
@@ -233,3 +234,13 @@ def test_keyboard_deletes_the_selected_rows(page, qtbot):
     qtbot.keyClick(page.table, Qt.Key.Key_Delete)
     qtbot.waitUntil(lambda: page.rows_model.rowCount() == 4, timeout=5_000)
     assert "Shares fell sharply on Monday." not in texts(page)
+
+
+def test_deleting_a_dataset(page, qtbot):
+    load(page)
+    load(page, "other")
+    page.select_dataset("news")
+    page.delete_current(confirm=False)
+    qtbot.waitUntil(lambda: "Deleted 'news'" in page.message.text(), timeout=10_000)
+    assert [d["name"] for d in store.list_datasets(page.db)] == ["other"]
+    assert page.dataset["name"] == "other" and page.dataset_list.count() == 1
