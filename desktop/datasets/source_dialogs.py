@@ -9,6 +9,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from desktop.datasets.operations import rows_text
 from desktop.store import Database
 from desktop.store import datasets as store
 from models.datasets.sources import CHAT_MODES
@@ -80,7 +81,8 @@ class FromChatDialog(QDialog):
 
     def update_count(self, *_) -> None:
         rows = self.rows()
-        self.count.setText(f"{len(rows):,} rows from {len(self.checked_ids())} conversations.")
+        chosen = len(self.checked_ids())
+        self.count.setText(f"{rows_text(len(rows))} from {chosen} conversation{'' if chosen == 1 else 's'}.")
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(bool(rows) and bool(self.target_name()))
 
     def target_name(self) -> str:
@@ -136,7 +138,7 @@ class FromClassifierDialog(QDialog):
         rows = self.rows()
         labels = Counter(r["label"] for r in rows)
         detail = ", ".join(f"{label} {n}" for label, n in labels.most_common(8))
-        self.count.setText(f"{len(rows):,} rows" + (f" ({detail})" if detail else "") + ".")
+        self.count.setText(rows_text(len(rows)) + (f" ({detail})" if detail else "") + ".")
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(bool(rows) and bool(self.target_name()))
 
     def target_name(self) -> str:

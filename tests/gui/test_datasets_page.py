@@ -182,16 +182,6 @@ def test_export_writes_the_chosen_format(page, qtbot, tmp_path):
         "text,label", "The match ended in a draw.,sports"]
 
 
-def test_sources_from_other_features(page):
-    """From chat / From classify work when their stores exist, and say why not otherwise."""
-    assert page.from_chat_button.isEnabled() == store.chat_source_available()
-    assert page.from_classify_button.isEnabled() == store.classify_source_available()
-    if not store.chat_source_available():
-        assert "conversation store" in page.from_chat_button.toolTip()
-    if not store.classify_source_available():
-        assert "classifier store" in page.from_classify_button.toolTip()
-
-
 def test_token_length_cleaning_uses_the_chosen_models_tokenizer(page, qtbot):
     load(page, rows=ROWS + [{"text": "word " * 600, "label": "long"}])
     dialog = page.open_cleaning("token-length")
