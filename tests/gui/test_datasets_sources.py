@@ -40,6 +40,8 @@ def test_rows_from_chat_conversations(page, qtbot):
     qtbot.waitUntil(lambda: page.dataset is not None and page.dataset["name"] == "Good answers", timeout=10_000)
     (row,) = store.iter_rows(db, page.dataset["id"])
     assert [m["content"] for m in row["messages"]] == ["Answer in one word.", "Capital of France?", "Paris."]
+
+
 def test_rows_from_a_classifiers_corrections_and_examples(page, qtbot):
     classifiers = pytest.importorskip("desktop.store.classifiers")
 
