@@ -38,39 +38,50 @@ class PlanView:
 
 
 # -- the data --------------------------------------------------------------------------------------
+@dataclass
+class TrainingData:
+    train: list[dict]
+    eval: list[dict] | None  # None: the plan holds out its own validation split
+    source: dict  # where the rows came from, as the job's config records it
+
+
 class RowCache:
     """Rows read for a data source, kept while the form is open (re-planning must not re-read files)."""
 
     def __init__(self):
-        self._rows: dict[tuple, tuple[list[dict], dict]] = {}
+        self._data: dict[tuple, TrainingData] = {}
 
     def clear(self) -> None:
-        self._rows.clear()
+        self._data.clear()
 
-    def rows(self, db, task: str, source: sources.DataSource) -> tuple[list[dict], dict]:
+    def data(self, db, task: str, source: sources.DataSource) -> TrainingData:
         key = (task, source.kind, source.ref)
-        if key not in self._rows:
-            self._rows[key] = read_rows(db, task, source)
-        return self._rows[key]
+        if key not in self._data:
+            self._data[key] = read_data(db, task, source)
+        return self._data[key]
 
 
-def read_rows(db, task: str, source: sources.DataSource) -> tuple[list[dict], dict]:
-    """(rows for the recipe, where they came from) for a data source. Raises ValueError or JobRefused."""
+def as_documents(rows: list[dict]) -> list[dict]:
+    """Text rows for continued pre-training from any dataset's rows."""
+    return [{"text": row["text"]} if "text" in row else
+            {"text": "\n\n".join(m.get("content", "") for m in row.get("messages", []))} for row in rows]
+
+
+def read_data(db, task: str, source: sources.DataSource) -> TrainingData:
+    """The rows of a data source for the recipe. Raises ValueError or JobRefused with the reason."""
     from models.finetune.data import JobRefused, read_documents, read_jsonl, read_labelled_file
 
     if source.kind == "dataset":
-        dataset, rows = sources.dataset_rows(db, source.ref)
+        dataset, train, held = sources.dataset_rows(db, source.ref)
         if task == "pretrain":
-            rows = [{"text": row["text"]} if "text" in row else
-                    {"text": "\n\n".join(m.get("content", "") for m in row.get("messages", []))} for row in rows]
-        return rows, {"dataset": dataset["name"], "dataset_id": dataset["id"]}
+            train, held = as_documents(train), (as_documents(held) if held is not None else None)
+        return TrainingData(train, held, {"dataset": dataset["name"], "dataset_id": dataset["id"]})
     if source.kind == "classifier":
-        rows = sources.classifier_rows(db, source.ref)
-        return rows, {"classifier_id": int(source.ref)}
+        return TrainingData(sources.classifier_rows(db, source.ref), None, {"classifier_id": int(source.ref)})
     path = Path(source.ref)
     if source.kind == "folder":
         rows, skipped = read_documents(path)
-        return rows, {"documents": str(path), "files": len(rows), "skipped": len(skipped)}
+        return TrainingData(rows, None, {"documents": str(path), "files": len(rows), "skipped": len(skipped)})
     if not path.is_file():
         raise JobRefused(f"{path}: no such file")
     if path.suffix.lower() in (".jsonl", ".json"):
@@ -81,7 +92,7 @@ def read_rows(db, task: str, source: sources.DataSource) -> tuple[list[dict], di
         rows = [{"text": path.read_text(encoding="utf-8", errors="replace")}]
     else:
         raise JobRefused(f"{path.name}: chat training data is a JSONL file of {{\"messages\": [...]}} lines")
-    return rows, {"train_file": str(path)}
+    return TrainingData(rows, None, {"train_file": str(path)})
 
 
 def plan_arguments(request: JobRequest) -> dict:
@@ -103,8 +114,8 @@ def processes_for(device: str) -> int:
 def plan_view(db, registry, request: JobRequest, cache: RowCache | None = None) -> PlanView:
     from models.finetune import plan_job
 
-    rows, _source = (cache or RowCache()).rows(db, request.task, request.source)
-    plan = plan_job(request.task, rows, registry=registry, **plan_arguments(request))
+    data = (cache or RowCache()).data(db, request.task, request.source)
+    plan = plan_job(request.task, data.train, data.eval, registry=registry, **plan_arguments(request))
     return view_of(plan)
 
 
@@ -152,26 +163,33 @@ def device_name(device: str) -> str:
 
 
 # -- creating a job ----------------------------------------------------------------------------------
-def create_job(db, registry, request: JobRequest, cache: RowCache | None = None) -> dict:
-    """Plan, freeze the data into a new job folder and add its row (status 'queued'). Raises JobRefused."""
+def create_job(db, registry, request: JobRequest) -> dict:
+    """Plan, freeze the data into a new job folder and add its row (status 'queued'). Raises JobRefused.
+
+    The data is read afresh (not from the form's cache), so the job trains on what is stored now."""
     from models.finetune import JobRefused, prepare_job
     from models.finetune.job import new_job_id
     from models.home import jobs_dir
 
-    rows, source = (cache or RowCache()).rows(db, request.task, request.source)
+    data = read_data(db, request.task, request.source)
     job_id = new_job_id()
     job_dir = jobs_dir() / job_id
     try:
-        config, plan = prepare_job(job_dir, request.task, rows, registry=registry, source=source,
-                                   output_name=request.output_name or None, **plan_arguments(request))
+        config, plan = prepare_job(job_dir, request.task, data.train, data.eval, registry=registry,
+                                   source=data.source, output_name=request.output_name or None,
+                                   **plan_arguments(request))
         if not plan.fits:
             raise JobRefused("the job does not fit in memory: " + "; ".join(plan.advice))
     except BaseException:
         shutil.rmtree(job_dir, ignore_errors=True)
         raise
-    return jobs.create_job(db, job_id, request.task, job_dir, base_model=plan.base,
-                           dataset_id=source.get("dataset_id"), snapshot_hash=config["data"]["sha256"],
-                           model_name=config["output_name"], config=config)
+    snapshot = config["data"]["sha256"]
+    dataset_id = data.source.get("dataset_id")
+    if dataset_id is not None:
+        # The dataset lists the models trained on each of its versions by this hash.
+        snapshot = sources.freeze_dataset(db, dataset_id, f"fine-tuning job {job_id}") or snapshot
+    return jobs.create_job(db, job_id, request.task, job_dir, base_model=plan.base, dataset_id=dataset_id,
+                           snapshot_hash=snapshot, model_name=config["output_name"], config=config)
 
 
 def unique_model_name(registry, name: str) -> str:

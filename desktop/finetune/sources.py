@@ -98,7 +98,8 @@ def classifier_rows(db, classifier_id: str) -> list[dict]:
     return [{"text": row["text"], "label": row["label"]} for row in module.classifier_examples(db, int(classifier_id))]
 
 
-def dataset_rows(db, name: str) -> tuple[dict, list[dict]]:
+def dataset_rows(db, name: str) -> tuple[dict, list[dict], list[dict] | None]:
+    """(dataset, training rows, validation rows or None): a split dataset keeps its own split."""
     module = store_module("datasets")
     if module is None:
         raise ValueError("this build of Fireside has no stored datasets; choose a file instead")
@@ -106,4 +107,16 @@ def dataset_rows(db, name: str) -> tuple[dict, list[dict]]:
     if dataset is None:
         raise ValueError(f"no dataset named {name!r}")
     dataset = dict(dataset)
-    return dataset, list(module.iter_rows(db, dataset["id"]))
+    counts = module.split_counts(db, dataset["id"]) if hasattr(module, "split_counts") else {}
+    if counts.get("train") and counts.get("validation") and not counts.get("unsplit"):
+        return (dataset, list(module.iter_rows(db, dataset["id"], "train")),
+                list(module.iter_rows(db, dataset["id"], "validation")))
+    return dataset, list(module.iter_rows(db, dataset["id"])), None
+
+
+def freeze_dataset(db, dataset_id: int, note: str) -> str | None:
+    """Record the dataset as it is now as one of its versions; its sha256 (None without a datasets store)."""
+    module = store_module("datasets")
+    if module is None or not hasattr(module, "freeze_version"):
+        return None
+    return module.freeze_version(db, dataset_id, note=note)["snapshot_hash"]

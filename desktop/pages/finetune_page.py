@@ -161,7 +161,7 @@ class FinetunePage(QWidget):
             self.form.message.setText(f"<span style='color:#b00020'>{message}</span>")
             self.form.start_button.setEnabled(True)
 
-        op = BackgroundOp(engine.create_job, self.context.db, self.context.registry, request, self.rows)
+        op = BackgroundOp(engine.create_job, self.context.db, self.context.registry, request)
         return op.success(prepared).failure(failed).run_in_background()
 
     def launch(self, job: dict, resume: bool = False) -> None:

@@ -158,6 +158,26 @@ def test_documents_folder_is_planned_as_continued_pretraining(main_window, qtbot
         .index("max length"), 2).text()
 
 
+def test_a_stored_dataset_is_offered_and_its_version_records_the_job(main_window, qtbot):
+    from desktop.finetune import engine
+    from desktop.store import datasets
+
+    db = main_window.context.db
+    datasets.import_rows(db, "topics", "classification", [{"text": t, "label": label} for t, label in labelled_rows()])
+    page = main_window.show_page("Fine-tune")
+    page.form.set_task("classifier")
+    qtbot.waitUntil(lambda: not page.form.debounce.isActive() and estimate_shown(page), timeout=60_000)
+    assert page.form.data_combo.currentText() == "Dataset: topics"
+    assert "✔" in page.form.estimate_label.text()
+
+    job = engine.create_job(db, main_window.context.registry, page.form.request())
+    assert job["status"] == "queued" and job["dataset_id"] == datasets.get_dataset(db, "topics")["id"]
+    versions = datasets.dataset_versions(db, job["dataset_id"])
+    assert [v["snapshot_hash"] for v in versions] == [job["snapshot_hash"]]
+    assert [j["id"] for j in versions[0]["jobs"]] == [job["id"]]
+    assert (Path(job["job_dir"]) / "data" / "train.jsonl").exists()
+
+
 # -- jobs found on start -------------------------------------------------------------------------------
 def make_job(db, home: Path, job_id: str, events: list[dict], status: str = "running", pid: int = 999_999) -> Path:
     folder = home / "jobs" / job_id
