@@ -43,9 +43,8 @@ class CompareView(QWidget):
     back_clicked = Signal()
     finished = Signal()  # both answers are in (or the comparison was stopped)
 
-    def __init__(self, registry, parent=None):
+    def __init__(self, parent=None):
         super().__init__(parent)
-        self.registry = registry
         self.generators: dict[str, object] = {}
         self.models: list[tuple[str, Path]] = []  # (name, folder) for base, then tuned
         self.stop_event = threading.Event()

@@ -54,7 +54,7 @@ class StartForm(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self._models: dict[str, list[str]] = {}
-        self._stored_sources: list[DataSource] = []
+        self.stored_sources: list[DataSource] = []
         self._picked: DataSource | None = None
         self._name_edited = False
         self.debounce = QTimer(self)
@@ -236,7 +236,7 @@ class StartForm(QWidget):
             self.name_edit.setText(self.suggested_name())
 
     def set_sources(self, sources: list[DataSource]) -> None:
-        self._stored_sources = sources
+        self.stored_sources = sources
         self._fill_data()
         if not self._name_edited:
             self.name_edit.setText(self.suggested_name())
@@ -256,14 +256,14 @@ class StartForm(QWidget):
         self.data_combo.blockSignals(True)
         self.data_combo.clear()
         self.data_combo.addItem("Choose data…", None)
-        for source in self._stored_sources:
+        for source in self.stored_sources:
             self.data_combo.addItem(source.title, source)
         if self._picked is not None:
             self.data_combo.addItem(self._picked.title, self._picked)
         if self.task == "pretrain":
             self.data_combo.addItem("A folder of documents…", CHOOSE_FOLDER)
         self.data_combo.addItem("A file (CSV or JSONL)…", CHOOSE_FILE)
-        selected = self._picked or (self._stored_sources[0] if self._stored_sources else None)
+        selected = self._picked or (self.stored_sources[0] if self.stored_sources else None)
         for index in range(self.data_combo.count()):
             if self.data_combo.itemData(index) == selected and selected is not None:
                 self.data_combo.setCurrentIndex(index)

@@ -7,7 +7,7 @@ the next start re-attaches to it, or shows it as interrupted with Resume.
 """
 from __future__ import annotations
 
-import logging
+import html
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
@@ -23,10 +23,8 @@ from desktop.finetune.form import JobRequest, StartForm
 from desktop.finetune.jobs_model import JobsTableModel
 from desktop.finetune.process import EXIT_COMPLETED, EXIT_REFUSED, TrainingProcess, last_error_line
 from desktop.finetune.sources import sources_for
+from desktop.store.jobs import ACTIVE
 from models.errors import ModelError
-
-log = logging.getLogger(__name__)
-ACTIVE = ("queued", "running")
 
 
 class FinetunePage(QWidget):
@@ -119,7 +117,7 @@ class FinetunePage(QWidget):
     def _form_changed(self) -> None:
         """A choice changed: refill the data sources for the task, then plan in the background."""
         sources = sources_for(self.context.db, self.form.task)
-        if sources != self.form._stored_sources:
+        if sources != self.form.stored_sources:
             self.form.set_sources(sources)
         self.plan()
 
@@ -158,7 +156,7 @@ class FinetunePage(QWidget):
             self.launch(job)
 
         def failed(message: str):
-            self.form.message.setText(f"<span style='color:#b00020'>{message}</span>")
+            self.form.message.setText(f"<span style='color:#b00020'>{html.escape(message)}</span>")
             self.form.start_button.setEnabled(True)
 
         op = BackgroundOp(engine.create_job, self.context.db, self.context.registry, request)
@@ -283,7 +281,7 @@ class FinetunePage(QWidget):
             self.stack.addWidget(self.job_view)
         return self.job_view
 
-    def show_job(self, job_id: str, message: str = "") -> None:
+    def show_job(self, job_id: str) -> None:
         job = engine.get_job(self.context.db, job_id)
         if job is None:
             return
@@ -293,7 +291,7 @@ class FinetunePage(QWidget):
         if state is None or (job_id not in self.followers and state.status is None):
             state = self.states[job_id] = read_state(Path(job.get("job_dir") or "."))
         view.show_job(job, state, engine.read_config(job))
-        view.set_status(job.get("status") or "", message or job.get("message") or "")
+        view.set_status(job.get("status") or "", job.get("message") or "")
         self.stack.setCurrentWidget(view)
         row = self.jobs_model.row_of(job_id)
         if row >= 0:
@@ -373,7 +371,7 @@ class FinetunePage(QWidget):
         if self.compare_view is None:
             from desktop.finetune.compare import CompareView
 
-            self.compare_view = CompareView(self.context.registry)
+            self.compare_view = CompareView()
             self.compare_view.back_clicked.connect(lambda: self.show_job(self.current_job_id))
             self.stack.addWidget(self.compare_view)
         self.compare_view.set_models(base, tuned)

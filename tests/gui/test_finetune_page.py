@@ -5,9 +5,7 @@ import json
 import os
 from pathlib import Path
 
-import pytest
-
-from desktop.finetune.events import EventTail, JobState, read_state
+from desktop.finetune.events import EventTail, JobState
 from desktop.store import jobs
 
 SHOTS = os.environ.get("FIRESIDE_SHOTS")
