@@ -11,7 +11,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
-    QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QTextBrowser, QVBoxLayout, QWidget,
+    QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton, QTextBrowser, QVBoxLayout, QWidget,
 )
 
 from desktop.background import BackgroundOp
@@ -63,9 +63,14 @@ class CompareView(QWidget):
         self.stop_button.clicked.connect(self.stop)
         self.back_button.clicked.connect(self.back_clicked)
         self.status = QLabel()
+        self.busy = QProgressBar()
+        self.busy.setRange(0, 0)
+        self.busy.setMaximumWidth(120)
+        self.busy.hide()
         buttons = QHBoxLayout()
         for button in (self.ask_button, self.stop_button, self.back_button):
             buttons.addWidget(button)
+        buttons.addWidget(self.busy)
         buttons.addWidget(self.status, 1)
 
         self.captions = [QLabel(), QLabel()]
@@ -100,6 +105,7 @@ class CompareView(QWidget):
         self.running = True
         self.ask_button.setEnabled(False)
         self.stop_button.setEnabled(True)
+        self.busy.show()
         for pane in self.answers:
             pane.clear()
         self._answer(0, prompt)
@@ -141,6 +147,7 @@ class CompareView(QWidget):
 
     def _finish(self, text: str) -> None:
         self.running = False
+        self.busy.hide()
         self.ask_button.setEnabled(True)
         self.stop_button.setEnabled(False)
         self.status.setText(text)

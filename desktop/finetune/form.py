@@ -14,7 +14,8 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView, QButtonGroup, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QFrame, QGroupBox,
-    QGridLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QRadioButton, QScrollArea, QSpinBox,
+    QGridLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QProgressBar, QPushButton, QRadioButton, QScrollArea,
+    QSpinBox,
     QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
@@ -90,6 +91,11 @@ class StartForm(QWidget):
         choices.addRow("New model's name", self.name_edit)
 
         # -- the automatic settings and the estimate ------------------------------------------
+        self.busy = QProgressBar()  # planning loads a tokenizer and probes the device: seconds
+        self.busy.setRange(0, 0)
+        self.busy.setMaximumHeight(6)
+        self.busy.setTextVisible(False)
+        self.busy.hide()
         self.estimate_label = QLabel("Choose a model and data to see the settings and the estimate.")
         self.estimate_label.setObjectName("estimate")
         self.estimate_label.setWordWrap(True)
@@ -163,6 +169,7 @@ class StartForm(QWidget):
         layout.addLayout(choices)
         layout.addSpacing(6)
         layout.addWidget(QLabel("<b>Automatic settings</b>"))
+        layout.addWidget(self.busy)
         layout.addWidget(self.estimate_label)
         layout.addWidget(self.fix_box)
         layout.addWidget(self.settings_table, 1)
@@ -380,10 +387,18 @@ class StartForm(QWidget):
     # -- plans ---------------------------------------------------------------------------------
     def show_planning(self) -> None:
         self.start_button.setEnabled(False)
+        self.busy.show()
         self.estimate_label.setText("<i>Working out the settings…</i>")
+
+    def show_preparing(self, preparing: bool) -> None:
+        """Start was clicked: the data is being frozen into the job folder."""
+        self.busy.setVisible(preparing)
+        self.start_button.setEnabled(not preparing)
+        self.message.setText("Preparing the job: freezing a snapshot of the data…" if preparing else "")
 
     def show_plan(self, view) -> None:
         """`view`: a PlanView (settings rows, estimate text, fits, advice, fixes)."""
+        self.busy.hide()
         self.settings_table.setRowCount(len(view.rows))
         for row, (name, value, reason) in enumerate(view.rows):
             for col, text in enumerate((name, value, reason)):
@@ -409,6 +424,7 @@ class StartForm(QWidget):
         self.plan_view = view
 
     def show_plan_error(self, message: str) -> None:
+        self.busy.hide()
         self.settings_table.setRowCount(0)
         self.fix_box.hide()
         self.estimate_label.setText(f"<span style='color:#b00020'>{html.escape(message)}</span>")

@@ -297,6 +297,8 @@ class JobView(QWidget):
         state, step = self.state, self.state.last_step
         running = state.status is None and self.job.get("status") == "running"
         finished = self.job.get("status") == "completed" or state.status == "completed"
+        waiting = self.job.get("status") in ("running", "queued") and not state.step and state.status is None
+        self.progress.setRange(0, 0 if waiting else 1000)  # busy until the first step: loading takes a while
         self.progress.setValue(1000 if finished else int(state.fraction * 1000))
         since = max(0.0, time.time() - float(step["time"])) if running and step.get("time") else 0.0
         parts = []

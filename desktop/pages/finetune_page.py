@@ -148,16 +148,15 @@ class FinetunePage(QWidget):
     # -- starting ----------------------------------------------------------------------------------
     def start_job(self, request: JobRequest) -> BackgroundOp:
         """Freeze the data into a new job folder (in the background), then start the trainer."""
-        self.form.start_button.setEnabled(False)
-        self.form.message.setText("Preparing the job: freezing a snapshot of the data…")
+        self.form.show_preparing(True)
 
         def prepared(job: dict):
-            self.form.message.clear()
+            self.form.show_preparing(False)
             self.launch(job)
 
         def failed(message: str):
+            self.form.show_preparing(False)
             self.form.message.setText(f"<span style='color:#b00020'>{html.escape(message)}</span>")
-            self.form.start_button.setEnabled(True)
 
         op = BackgroundOp(engine.create_job, self.context.db, self.context.registry, request)
         return op.success(prepared).failure(failed).run_in_background()
