@@ -493,6 +493,8 @@ class ProgressCallback(TrainerCallback):
         if stop:
             control.should_save = True
             control.should_training_stop = True
+        elif state.global_step >= state.max_steps:
+            control.should_save = False  # the final model is written to output/ anyway
         return control
 
     def on_log(self, args, state, control, logs=None, **kwargs):
