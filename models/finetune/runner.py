@@ -171,7 +171,6 @@ class Job:
             torch.cuda.empty_cache()
 
     def _train(self, resume: bool) -> int:
-        import torch
         from transformers import TrainingArguments, set_seed
 
         from models.finetune import recipes
@@ -258,12 +257,10 @@ class Job:
         return EXIT_COMPLETED
 
     def _warmup_steps(self, hp, recipe) -> int:
-        import math as _m
-
-        steps_per_epoch = _m.ceil(_m.ceil(len(recipe.train_dataset) / (int(hp["batch_size"]) * self.world))
-                                  / int(hp["gradient_accumulation"]))
-        total = _m.ceil(steps_per_epoch * float(hp["epochs"]))
-        return int(_m.ceil(float(hp.get("warmup_ratio", 0.0)) * total))
+        steps_per_epoch = math.ceil(math.ceil(len(recipe.train_dataset) / (int(hp["batch_size"]) * self.world))
+                                    / int(hp["gradient_accumulation"]))
+        total = math.ceil(steps_per_epoch * float(hp["epochs"]))
+        return int(math.ceil(float(hp.get("warmup_ratio", 0.0)) * total))
 
     def _previous_train_seconds(self, checkpoint: Path | None) -> float:
         if checkpoint is None:
