@@ -101,7 +101,9 @@ class Job:
         self.stop_requested = True
 
     def install_signal_handlers(self) -> dict:
-        return {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        # SIGHUP too: closing the terminal a job runs in saves a checkpoint like Stop does.
+        wanted = [signal.SIGTERM, signal.SIGINT] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+        return {sig: signal.signal(sig, self._on_signal) for sig in wanted}
 
     # -- the run ------------------------------------------------------------------------------
     def run(self) -> int:
