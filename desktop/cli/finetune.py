@@ -77,7 +77,13 @@ def register(subparsers) -> None:
 
 
 # -- data ---------------------------------------------------------------------------------------
-def _dataset_rows(db, name: str, recipe: str) -> tuple[list[dict], dict]:
+def _dataset_rows(db, name: str, recipe: str, job_dir: Path,
+                  freeze: bool = True) -> tuple[list[dict], list[dict] | None, dict]:
+    """(train rows, validation rows or None, source) of a stored dataset, frozen into the job folder.
+
+    The whole dataset is snapshotted through the datasets store, so the dataset's versions list
+    this job; a dataset split into train and validation parts keeps that split.
+    """
     try:
         from desktop.store import datasets
     except ImportError:
@@ -85,16 +91,27 @@ def _dataset_rows(db, name: str, recipe: str) -> tuple[list[dict], dict]:
     dataset = datasets.get_dataset(db, name)
     if dataset is None:
         raise ValueError(f"no dataset named {name!r} (see `fireside dataset list`)")
-    rows = list(datasets.iter_rows(db, dataset["id"]))
     kind = dataset.get("kind")
     if recipe == "classifier" and kind != "classification":
         raise ValueError(f"dataset {name!r} holds {kind} rows; a classifier needs a classification dataset")
     if recipe == "chat" and kind != "chat":
         raise ValueError(f"dataset {name!r} holds {kind} rows; chat fine-tuning needs a chat dataset")
+    source = {"dataset": dataset["name"], "dataset_id": dataset["id"]}
+    if freeze and hasattr(datasets, "snapshot_dataset"):
+        sha256, path, count = datasets.snapshot_dataset(db, dataset["id"], job_dir / "data",
+                                                        filename="dataset.jsonl", note=f"fine-tuning job {job_dir.name}")
+        source["snapshot_hash"] = sha256
+    parts = datasets.split_counts(db, dataset["id"]) if hasattr(datasets, "split_counts") else {}
+    if parts.get("train") and parts.get("validation") and recipe != "pretrain":
+        train = list(datasets.iter_rows(db, dataset["id"], "train"))
+        held = list(datasets.iter_rows(db, dataset["id"], "validation"))
+        source["split"] = "the dataset's own train/validation split"
+    else:
+        train, held = list(datasets.iter_rows(db, dataset["id"])), None
     if recipe == "pretrain":
-        rows = [{"text": row["text"]} if "text" in row else
-                {"text": "\n\n".join(m.get("content", "") for m in row.get("messages", []))} for row in rows]
-    return rows, {"dataset": dataset["name"], "dataset_id": dataset["id"]}
+        train = [{"text": row["text"]} if "text" in row else
+                 {"text": "\n\n".join(m.get("content", "") for m in row.get("messages", []))} for row in train]
+    return train, held, source
 
 
 def _file_rows(path: Path, recipe: str) -> list[dict]:
@@ -111,11 +128,10 @@ def _file_rows(path: Path, recipe: str) -> list[dict]:
     raise ValueError(f"{path}: chat training data must be a JSONL file of {{\"messages\": [...]}} lines")
 
 
-def _gather(args, db) -> tuple[list[dict], list[dict] | None, dict]:
+def _gather(args, db, job_dir: Path, freeze: bool = True) -> tuple[list[dict], list[dict] | None, dict]:
     recipe = args.recipe
     if args.dataset:
-        rows, source = _dataset_rows(db, args.dataset, recipe)
-        return rows, None, source
+        return _dataset_rows(db, args.dataset, recipe, job_dir, freeze)
     if recipe == "pretrain":
         if not args.documents:
             raise ValueError("give --documents DIR or --dataset NAME")
@@ -171,26 +187,27 @@ def finetune(args) -> int:
     from models.home import jobs_dir
 
     db = open_database()
-    train, held, source = _gather(args, db)
-    processes = _processes(args)
+    job_id = new_job_id()
+    job_dir = jobs_dir() / job_id
     try:
+        train, held, source = _gather(args, db, job_dir, freeze=not args.estimate)
+        processes = _processes(args)
         if args.estimate:
+            shutil.rmtree(job_dir, ignore_errors=True)
             plan = plan_job(args.recipe, train, held, base=args.base, device=args.device,
                             overrides=_overrides(args), processes=processes)
             print(json.dumps(plan.to_dict(), indent=2) if args.json else "\n".join(plan.summary_lines()))
             return 0
-        job_id = new_job_id()
-        job_dir = jobs_dir() / job_id
-        try:
-            config, plan = prepare_job(job_dir, args.recipe, train, held, base=args.base, device=args.device,
-                                       overrides=_overrides(args), processes=processes, output_name=args.output,
-                                       output_dir=args.output_dir, source=source)
-        except BaseException:
-            shutil.rmtree(job_dir, ignore_errors=True)
-            raise
+        config, plan = prepare_job(job_dir, args.recipe, train, held, base=args.base, device=args.device,
+                                   overrides=_overrides(args), processes=processes, output_name=args.output,
+                                   output_dir=args.output_dir, source=source)
     except JobRefused as exc:
+        shutil.rmtree(job_dir, ignore_errors=True)
         print(f"fireside: refused: {exc}", file=sys.stderr)
         return 2
+    except BaseException:
+        shutil.rmtree(job_dir, ignore_errors=True)
+        raise
     for warning in plan.warnings:
         print(f"fireside: warning: {warning}", file=sys.stderr)
     if not plan.fits:
@@ -202,7 +219,8 @@ def finetune(args) -> int:
     from desktop.store import jobs
 
     jobs.create_job(db, job_id, args.recipe, job_dir, base_model=plan.base, dataset_id=source.get("dataset_id"),
-                    snapshot_hash=config["data"]["sha256"], model_name=config["output_name"], config=config)
+                    snapshot_hash=source.get("snapshot_hash") or config["data"]["sha256"],
+                    model_name=config["output_name"], config=config)
     return run_process(db, job_id, job_dir, config, resume=False)
 
 

@@ -31,6 +31,8 @@ CHECKPOINT_EVERY_S = 600
 # data movement run slower than a large matmul); measured on this project's CPU runs.
 TRAINING_EFFICIENCY = {"cpu": 0.30, "cuda": 0.35, "mps": 0.25}
 MEMORY_HEADROOM = 0.85
+# A classifier gets at least about this many optimizer updates (more passes over small data).
+MIN_UPDATES = 50
 
 
 @dataclass
@@ -255,6 +257,23 @@ def peak_memory_bytes(base: BaseModel, objective: str, lora: bool, batch: int, l
     return states + activations + logits + runtime
 
 
+def _epochs(recipe: str, items: int, steps_per_epoch: int) -> tuple[int, str]:
+    """Enough passes for about MIN_UPDATES optimizer updates, fewer passes over big data."""
+    if recipe == "classifier":
+        if items >= 20_000:
+            return 1, f"{items} rows: one pass over this much data is enough; more mostly overfits"
+        epochs = min(10, max(2, math.ceil(MIN_UPDATES / steps_per_epoch)))
+        return epochs, (f"{epochs} passes give about {epochs * steps_per_epoch} updates: with the raised learning "
+                        f"rate and warm-up a fresh head settles in about {MIN_UPDATES}; early stopping ends "
+                        "sooner when validation stops improving")
+    if recipe == "chat":
+        epochs = 3 if items < 1000 else 2 if items < 10_000 else 1
+        return epochs, (f"{items} conversations: {epochs} passes teach the style without memorising the "
+                        "answers; early stopping watches the validation loss")
+    epochs = 3 if items < 2000 else 1
+    return epochs, f"{items} blocks of text: {epochs} pass(es) over your documents"
+
+
 # -- the plan ----------------------------------------------------------------------------------
 def _choice(overrides: dict, name: str, value, reason: str) -> Choice:
     if name in overrides and overrides[name] is not None:
@@ -423,18 +442,6 @@ def make_plan(recipe, train_rows, eval_rows=None, base=None, device="auto", over
     choices["precision"] = precision
     batch_explicit = "batch_size" in overrides
     effective = int(overrides.get("batch_size", preferred)) * int(overrides.get("gradient_accumulation", 1))
-    if recipe == "classifier":
-        epochs = 3 if items < 2000 else 2 if items < 20000 else 1
-        epochs_reason = (f"{items} rows: {epochs} passes at this learning rate reach a plateau; early stopping "
-                         "ends sooner when validation stops improving")
-    elif recipe == "chat":
-        epochs = 3 if items < 1000 else 2 if items < 10000 else 1
-        epochs_reason = (f"{items} conversations: {epochs} passes teach the style without memorising the "
-                         "answers; early stopping watches the validation loss")
-    else:
-        epochs = 3 if items < 2000 else 1
-        epochs_reason = f"{items} blocks of text: {epochs} pass(es) over your documents"
-    choices["epochs"] = _choice(overrides, "epochs", epochs, epochs_reason)
 
     # fit the batch into memory: halve it and double accumulation until it fits
     grad_ckpt = bool(overrides.get("gradient_checkpointing", False))
@@ -474,9 +481,10 @@ def make_plan(recipe, train_rows, eval_rows=None, base=None, device="auto", over
     batch = int(choices["batch_size"].value)
     accumulation = int(choices["gradient_accumulation"].value)
     grad_ckpt = bool(choices["gradient_checkpointing"].value)
+    steps_per_epoch = max(1, math.ceil(math.ceil(items / (batch * max(1, processes))) / accumulation))
+    choices["epochs"] = _choice(overrides, "epochs", *_epochs(recipe, items, steps_per_epoch))
     epochs_value = float(choices["epochs"].value)
 
-    steps_per_epoch = max(1, math.ceil(math.ceil(items / (batch * max(1, processes))) / accumulation))
     total_steps = max(1, math.ceil(steps_per_epoch * epochs_value))
     choices["warmup_ratio"] = _choice(overrides, "warmup_ratio", 0.1 if recipe == "classifier" else 0.05,
                                       "the rate climbs over the first 10 % of the steps, so the fresh head does "

@@ -101,7 +101,9 @@ class Job:
         self.stop_requested = True
 
     def install_signal_handlers(self) -> dict:
-        return {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        # SIGHUP too: closing the terminal a job runs in saves a checkpoint like Stop does.
+        wanted = [signal.SIGTERM, signal.SIGINT] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+        return {sig: signal.signal(sig, self._on_signal) for sig in wanted}
 
     # -- the run ------------------------------------------------------------------------------
     def run(self) -> int:
@@ -171,7 +173,6 @@ class Job:
             torch.cuda.empty_cache()
 
     def _train(self, resume: bool) -> int:
-        import torch
         from transformers import TrainingArguments, set_seed
 
         from models.finetune import recipes
@@ -258,12 +259,10 @@ class Job:
         return EXIT_COMPLETED
 
     def _warmup_steps(self, hp, recipe) -> int:
-        import math as _m
-
-        steps_per_epoch = _m.ceil(_m.ceil(len(recipe.train_dataset) / (int(hp["batch_size"]) * self.world))
-                                  / int(hp["gradient_accumulation"]))
-        total = _m.ceil(steps_per_epoch * float(hp["epochs"]))
-        return int(_m.ceil(float(hp.get("warmup_ratio", 0.0)) * total))
+        steps_per_epoch = math.ceil(math.ceil(len(recipe.train_dataset) / (int(hp["batch_size"]) * self.world))
+                                    / int(hp["gradient_accumulation"]))
+        total = math.ceil(steps_per_epoch * float(hp["epochs"]))
+        return int(math.ceil(float(hp.get("warmup_ratio", 0.0)) * total))
 
     def _previous_train_seconds(self, checkpoint: Path | None) -> float:
         if checkpoint is None:
@@ -493,6 +492,8 @@ class ProgressCallback(TrainerCallback):
         if stop:
             control.should_save = True
             control.should_training_stop = True
+        elif state.global_step >= state.max_steps:
+            control.should_save = False  # the final model is written to output/ anyway
         return control
 
     def on_log(self, args, state, control, logs=None, **kwargs):
