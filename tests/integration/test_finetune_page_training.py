@@ -8,6 +8,7 @@ generations, and Compare with base answers one prompt with both models.
 import csv
 import json
 import os
+import signal
 from pathlib import Path
 
 import psutil
@@ -74,6 +75,7 @@ def topic_rows() -> list[tuple[str, str]]:
             for text in texts]
 
 
+@pytest.mark.skipif(not hasattr(signal, "SIGSTOP"), reason="pauses the trainer with SIGSTOP (POSIX)")
 def test_classifier_job_runs_survives_the_window_stops_resumes_and_finishes(qtbot, tmp_path):
     data = tmp_path / "topics.csv"
     with open(data, "w", newline="", encoding="utf-8") as handle:
@@ -84,26 +86,33 @@ def test_classifier_job_runs_survives_the_window_stops_resumes_and_finishes(qtbo
     first = open_window(qtbot)
     page = first.show_page("Fine-tune")
     job_id = start_from_form(page, qtbot, "classifier", data, {"epochs": 1.0, "batch_size": 2})
-    qtbot.waitUntil(lambda: page.states[job_id].step >= 1, timeout=STEP_TIMEOUT)
+    pid = page.followers[job_id].pid
+    events = Path(jobs.get_job(first.context.db, job_id)["job_dir"]) / "events.jsonl"
+    qtbot.waitUntil(lambda: events.exists() and '"event": "step"' in events.read_text(), timeout=STEP_TIMEOUT)
+    # Hold the trainer still (SIGSTOP) right after its first step, so that however fast this machine
+    # trains, the window can be closed and opened again and Stop sent before the job is over.
+    os.kill(pid, signal.SIGSTOP)
+    qtbot.waitUntil(lambda: page.states[job_id].step >= 1, timeout=10_000)
+    qtbot.wait(400)  # one more poll: every line written before the pause is shown
     view = page.job_view
     assert view.stop_button.isVisible() and view.progress.value() > 0
-    assert "Step" in view.progress_text.text() and view.plot.point_counts()[0] >= 1
+    assert "Step" in view.progress_text.text() and view.plot.point_counts()[0] == page.states[job_id].step
     assert view.stats["throughput"].value.text().endswith("ex/s")
     assert jobs.get_job(first.context.db, job_id)["status"] == "running"
     shot(first, "3-running-with-plot")
 
-    # Closing the window leaves the trainer training.
-    pid = page.followers[job_id].pid
+    # Closing the window leaves the trainer alive.
     first.close()
     assert psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
 
     second = open_window(qtbot)
     page = second.show_page("Fine-tune")
     assert job_id in page.followers and page.current_job_id == job_id  # re-attached on start
-    seen = page.states[job_id].step
-    qtbot.waitUntil(lambda: page.states[job_id].step > seen, timeout=STEP_TIMEOUT)
+    qtbot.waitUntil(lambda: page.states[job_id].step >= 1, timeout=10_000)  # its history read back
+    assert page.job_view.plot.point_counts()[0] == page.states[job_id].step
 
-    page.job_view.stop_button.click()
+    page.job_view.stop_button.click()  # SIGTERM waits while the trainer is paused
+    os.kill(pid, signal.SIGCONT)
     qtbot.waitUntil(lambda: job_id not in page.followers, timeout=STEP_TIMEOUT)
     job = jobs.get_job(second.context.db, job_id)
     view = page.job_view
@@ -111,6 +120,7 @@ def test_classifier_job_runs_survives_the_window_stops_resumes_and_finishes(qtbo
     assert view.status.text().startswith("Stopped") and view.resume_button.isVisible()
     assert list((Path(job["job_dir"]) / "checkpoints").glob("step-*"))
     stopped_at = page.states[job_id].step
+    assert 0 < stopped_at < page.states[job_id].total_steps
     shot(second, "4-stopped")
 
     view.resume_button.click()
