@@ -95,10 +95,12 @@ def fit_prompt(generator, messages: list[dict], max_new_tokens: int) -> FittedPr
         notices += notice
 
     shortened = False
-    ids = prompt_ids(generator, head + [last])
-    if len(ids) > room:
+    ids = None
+    if len(last["content"]) <= room * CHARS_PER_TOKEN_CEILING:  # else it cannot fit: skip tokenizing it whole
+        ids = prompt_ids(generator, head + [last])
+    if ids is None or len(ids) > room:
         # Even alone the newest message does not fit: cut its middle, and no history goes in.
-        last, ids, notice = _shorten_last(generator, head, last, room, len(ids))
+        last, ids, notice = _shorten_last(generator, head, last, room)
         notices += notice
         shortened, dropped = True, len(history)
     else:
@@ -129,9 +131,9 @@ def _fit_system_prompt(generator, system: dict, system_room: int) -> tuple[list[
     return [{"role": "system", "content": text}], [notice]
 
 
-def _shorten_last(generator, head, last, room, tokens) -> tuple[dict, list[int], list[str]]:
+def _shorten_last(generator, head, last, room) -> tuple[dict, list[int], list[str]]:
     content = last["content"]
-    overhead = tokens - _token_count(generator, content)
+    overhead = len(prompt_ids(generator, head + [{"role": last["role"], "content": ""}]))
     target = room - overhead - 8
     for _ in range(5):
         text, kept_head, kept_tail = shorten_text(generator, content, max(target, 1))
