@@ -131,19 +131,8 @@ def ask(db, args, prompt: str) -> int:
         store.update_conversation(db, conversation_id, system_prompt=system, model=model, settings=settings.to_dict())
     question_id = store.add_user_message(db, conversation_id, prompt)
     reply_id = store.start_reply(db, conversation_id, question_id, model)
-    history = model_messages(store.active_messages(db, conversation_id), reply_id)
+    history = store.prompt_messages(db, conversation_id, reply_id)
     return stream_reply(db, args, registry, model, settings, conversation_id, reply_id, history)
-
-
-def model_messages(active: list[dict], reply_id: int) -> list[dict]:
-    """What the model reads: the shown branch before the reply, without empty or failed replies."""
-    messages = []
-    for m in active:
-        if m["id"] == reply_id:
-            break
-        if m["content"].strip() and m["status"] != "error":
-            messages.append({"role": m["role"], "content": m["content"]})
-    return messages
 
 
 def stream_reply(db, args, registry, model, settings, conversation_id, reply_id, history) -> int:

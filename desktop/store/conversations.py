@@ -161,6 +161,18 @@ def transcript(db: Database, conversation_id: int) -> list[dict]:
     return chain
 
 
+def prompt_messages(db: Database, conversation_id: int, reply_id: int) -> list[dict]:
+    """What the model reads to write reply `reply_id`: the system prompt and the shown branch before
+    the reply as {"role", "content"}, leaving out empty and failed replies."""
+    messages = []
+    for m in active_messages(db, conversation_id):
+        if m["id"] == reply_id:
+            break
+        if m["content"].strip() and m["status"] != "error":
+            messages.append({"role": m["role"], "content": m["content"]})
+    return messages
+
+
 def _last_active_id(db: Database, conversation_id: int) -> int | None:
     chain = _chain(_rows(db, conversation_id))
     return chain[-1]["id"] if chain else None
