@@ -8,7 +8,7 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox, QFileDialog, QFrame, QHBoxLayout, QInputDialog, QLabel, QLineEdit, QListView, QMenu,
-    QMessageBox, QProgressBar, QPushButton, QSplitter, QToolButton, QVBoxLayout, QWidget,
+    QMessageBox, QProgressBar, QPushButton, QSizePolicy, QSplitter, QToolButton, QVBoxLayout, QWidget,
 )
 
 from desktop.chat.controller import ChatController
@@ -46,6 +46,31 @@ STYLE = """
 #settingsPanel { background: #f6f7f9; border-left: 1px solid #e3e6ea; }
 #hint { color: #6e7781; }
 """
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that ends in "…" when its text is wider than the room it gets."""
+
+    def __init__(self, text: str = "", parent=None):
+        super().__init__(parent)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self._full = ""
+        self.set_full_text(text)
+
+    def set_full_text(self, text: str) -> None:
+        self._full = text
+        self.setToolTip(text)
+        self._elide()
+
+    def full_text(self) -> str:
+        return self._full
+
+    def _elide(self) -> None:
+        self.setText(self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, max(self.width(), 40)))
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        self._elide()
 
 
 class ChatPage(QWidget):
@@ -129,7 +154,7 @@ class ChatPage(QWidget):
         center = QWidget()
         top = QFrame()
         top.setObjectName("chatTop")
-        self.title_label = QLabel(NEW_TITLE)
+        self.title_label = ElidedLabel(NEW_TITLE)
         self.title_label.setObjectName("chatTitle")
         self.model_box = QComboBox()
         self.model_box.setMinimumWidth(220)
@@ -366,7 +391,7 @@ class ChatPage(QWidget):
             row = c.conversations.row_of(c.conversation_id)
             if row is not None:
                 title = c.conversations.index(row, 0).data()
-        self.title_label.setText(title)
+        self.title_label.set_full_text(title)
         self.settings_panel.load(c.settings, c.system_prompt)
         self.refresh_models()
         self._select_current_in_list()
@@ -378,7 +403,7 @@ class ChatPage(QWidget):
             self.conversation_list.clearSelection()
         else:
             self.conversation_list.setCurrentIndex(c.conversations.index(row, 0))
-            self.title_label.setText(c.conversations.index(row, 0).data())
+            self.title_label.set_full_text(c.conversations.index(row, 0).data())
 
     def _model_state(self, state: str, text: str) -> None:
         self.status_label.setText(text)

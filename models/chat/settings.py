@@ -1,7 +1,7 @@
 """Sampling settings of a conversation and the named presets people start from."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 
 from models.generation import GenerationSettings
 
@@ -10,16 +10,19 @@ CUSTOM = "Custom"
 
 @dataclass(frozen=True)
 class ChatSettings:
-    """How a conversation samples its replies. `preset` names the preset the values came from,
-    or "Custom" once any value differs from it."""
+    """How a conversation samples its replies. `preset` names the preset whose sampling values
+    these are, or "Custom"; it follows the values and is never set by hand."""
 
-    preset: str = "Balanced"
+    preset: str = field(default="Balanced", init=False)
     temperature: float = 0.7
     top_p: float = 0.9
     top_k: int = 40
     max_new_tokens: int = 512
     repetition_penalty: float = 1.1
     seed: int | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "preset", matching_preset(self))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -38,7 +41,7 @@ class ChatSettings:
                 if f.name == "seed":
                     values[f.name] = None if value in (None, "") else int(value)
                 elif f.name == "preset":
-                    values[f.name] = str(value)
+                    continue  # follows from the values
                 else:
                     values[f.name] = type(default)(value)
             except (TypeError, ValueError):
@@ -58,8 +61,7 @@ class ChatSettings:
 
     def with_values(self, **changes) -> "ChatSettings":
         """Change some values; the preset name becomes "Custom" unless the result equals a preset."""
-        changed = replace(self, **changes).checked()
-        return replace(changed, preset=matching_preset(changed))
+        return replace(self, **changes).checked()
 
     def generation(self) -> GenerationSettings:
         return GenerationSettings(
@@ -68,12 +70,13 @@ class ChatSettings:
         )
 
 
-PRESETS: dict[str, ChatSettings] = {
+# Sampling values of each preset; max new tokens and seed are the user's own.
+PRESETS: dict[str, dict] = {
     # Low temperature, narrow sampling: factual answers, code, extraction.
-    "Precise": ChatSettings(preset="Precise", temperature=0.2, top_p=0.8, top_k=20, repetition_penalty=1.1),
-    "Balanced": ChatSettings(preset="Balanced", temperature=0.7, top_p=0.9, top_k=40, repetition_penalty=1.1),
+    "Precise": dict(temperature=0.2, top_p=0.8, top_k=20, repetition_penalty=1.1),
+    "Balanced": dict(temperature=0.7, top_p=0.9, top_k=40, repetition_penalty=1.1),
     # Flatter distribution, wider nucleus: brainstorming and stories.
-    "Creative": ChatSettings(preset="Creative", temperature=1.0, top_p=0.95, top_k=100, repetition_penalty=1.05),
+    "Creative": dict(temperature=1.0, top_p=0.95, top_k=100, repetition_penalty=1.05),
 }
 DEFAULT_PRESET = "Balanced"
 
@@ -84,14 +87,11 @@ def preset(name: str, base: ChatSettings | None = None) -> ChatSettings:
     """The preset's sampling values; max new tokens and seed are kept from `base`."""
     if name not in PRESETS:
         raise ValueError(f"no preset named {name!r} (choose one of {', '.join(PRESETS)})")
-    chosen = PRESETS[name]
-    if base is None:
-        return chosen
-    return replace(chosen, max_new_tokens=base.max_new_tokens, seed=base.seed)
+    return replace(base or ChatSettings(), **PRESETS[name])
 
 
 def matching_preset(settings: ChatSettings) -> str:
     for name, values in PRESETS.items():
-        if all(abs(float(getattr(settings, k)) - float(getattr(values, k))) < 1e-9 for k in _SAMPLING):
+        if all(abs(float(getattr(settings, k)) - float(values[k])) < 1e-9 for k in _SAMPLING):
             return name
     return CUSTOM

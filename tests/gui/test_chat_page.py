@@ -187,7 +187,7 @@ def test_a_model_that_fails_to_load_is_an_error_in_the_conversation(page, qtbot,
 def test_conversation_list_search_rename_delete(page, qtbot, monkeypatch):
     send_and_wait(qtbot, page, "A question about volcanoes")
     page.new_conversation()
-    assert rows(page) == [] and page.title_label.text() == "New conversation"
+    assert rows(page) == [] and page.title_label.full_text() == "New conversation"
     send_and_wait(qtbot, page, "Something about rivers")
     listed = page.controller.conversations
     assert [listed.index(r, 0).data() for r in range(listed.rowCount())] == [
@@ -201,7 +201,7 @@ def test_conversation_list_search_rename_delete(page, qtbot, monkeypatch):
     assert listed.setData(listed.index(1, 0), "Volcanoes", Qt.ItemDataRole.EditRole)
     assert listed.index(1, 0).data() == "Volcanoes"
     page.conversation_list.clicked.emit(listed.index(1, 0))
-    assert page.title_label.text() == "Volcanoes" and rows(page)[0]["content"] == "A question about volcanoes"
+    assert page.title_label.full_text() == "Volcanoes" and rows(page)[0]["content"] == "A question about volcanoes"
 
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     page.confirm_delete(page.controller.conversation_id, "Volcanoes")

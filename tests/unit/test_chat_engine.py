@@ -30,12 +30,13 @@ def turns(n, words=30):
 
 def test_presets_differ_and_changing_a_value_makes_custom():
     assert set(PRESETS) == {"Precise", "Balanced", "Creative"}
-    assert PRESETS["Precise"].temperature < PRESETS["Balanced"].temperature < PRESETS["Creative"].temperature
-    balanced = preset("Balanced", ChatSettings(max_new_tokens=99, seed=7))
+    assert PRESETS["Precise"]["temperature"] < PRESETS["Balanced"]["temperature"] < PRESETS["Creative"]["temperature"]
+    balanced = preset("Balanced", ChatSettings(max_new_tokens=99, seed=7, temperature=0.1))
     assert (balanced.max_new_tokens, balanced.seed, balanced.preset) == (99, 7, "Balanced")
     assert balanced.with_values(temperature=1.3).preset == CUSTOM
-    assert balanced.with_values(**{k: getattr(PRESETS["Creative"], k) for k in
-                                   ("temperature", "top_p", "top_k", "repetition_penalty")}).preset == "Creative"
+    assert ChatSettings(temperature=0).preset == CUSTOM  # the name always follows the values
+    assert balanced.with_values(**PRESETS["Creative"]).preset == "Creative"
+    assert ChatSettings.from_dict({"preset": "Creative", "temperature": 0.7}).preset == "Balanced"
     with pytest.raises(ValueError, match="no preset named"):
         preset("Wild")
 
