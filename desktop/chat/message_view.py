@@ -6,6 +6,7 @@ The view listens to the model: a reset rebuilds the bubbles, inserted rows add b
 from __future__ import annotations
 
 import math
+import time
 
 from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QGuiApplication
@@ -17,7 +18,8 @@ from desktop.chat.icons import icon
 from desktop.chat.markdown_render import COPY_SCHEME, render_markdown, render_plain
 from desktop.chat.transcript_model import MessageRole, TranscriptModel
 
-USER_SHARE = 0.78  # a user bubble is at most this share of the transcript's width
+USER_SHARE = 0.78
+RENDER_COST_FACTOR = 4  # a streaming reply spends at most about 1/4 of the GUI thread on rendering  # a user bubble is at most this share of the transcript's width
 STATUS_TEXT = {
     "stopped": "Stopped",
     "interrupted": "Interrupted: the app closed while this reply was being written",
@@ -101,6 +103,13 @@ class MessageBubble(QWidget):
         self.message = message
         self.code_blocks: list[str] = []
         self._last_render: tuple | None = None
+        # While a long reply streams, re-rendering all of its Markdown on every batch of pieces
+        # would take the GUI thread's time from the model: render at most every few render costs.
+        self._rendered_at = 0.0
+        self._render_cost = 0.0
+        self._render_timer = QTimer(self)
+        self._render_timer.setSingleShot(True)
+        self._render_timer.timeout.connect(lambda: self._render_reply(self.message))
         is_user = message["role"] == "user"
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
 
@@ -191,13 +200,12 @@ class MessageBubble(QWidget):
         else:
             key = ("reply", content, status)
             if key != self._last_render:
-                if not content and status == "streaming":
-                    self.body.setHtml('<p style="color:#8c959f;"><i>Thinking…</i></p>')
-                    self.code_blocks = []
+                wait = RENDER_COST_FACTOR * self._render_cost - (time.perf_counter() - self._rendered_at)
+                if status == "streaming" and content and wait > 0:
+                    if not self._render_timer.isActive():
+                        self._render_timer.start(max(1, int(wait * 1000)))
                 else:
-                    rendered = render_markdown(content)
-                    self.code_blocks = rendered.code_blocks
-                    self.body.setHtml(rendered.html)
+                    self._render_reply(message)
             self.header.setText(self._header_text(message))
             self.stats.setText(stats_line(message) if status != "streaming" else "")
             self.thumbs_up.setChecked(message.get("rating") == 1)
@@ -221,6 +229,19 @@ class MessageBubble(QWidget):
         streaming = status == "streaming"
         for button in [self.copy] + self.buttons:
             button.setVisible(not streaming)
+
+    def _render_reply(self, message: dict) -> None:
+        self._render_timer.stop()
+        started = time.perf_counter()
+        if not message["content"] and message.get("status") == "streaming":
+            self.body.setHtml('<p style="color:#8c959f;"><i>Thinking…</i></p>')
+            self.code_blocks = []
+        else:
+            rendered = render_markdown(message["content"])
+            self.code_blocks = rendered.code_blocks
+            self.body.setHtml(rendered.html)
+        self._rendered_at = time.perf_counter()
+        self._render_cost = self._rendered_at - started
 
     def _header_text(self, message: dict) -> str:
         status = message.get("status", "complete")

@@ -407,10 +407,14 @@ class ChatPage(QWidget):
 
     def _model_state(self, state: str, text: str) -> None:
         self.status_label.setText(text)
-        if state != "loading":
+        if state == "loading":
+            self.progress.setRange(0, 0)  # busy until the loader reports how far it is
+            self.progress.show()
+        else:
             self.progress.hide()
 
     def _load_progress(self, fraction: float, text: str) -> None:
+        self.progress.setRange(0, 100)
         self.progress.show()
         self.progress.setValue(int(fraction * 100))
         if text:
