@@ -23,7 +23,7 @@ class ConversationDelegate(QStyledItemDelegate):
         if selected or hovered:
             painter.setRenderHint(painter.RenderHint.Antialiasing)
             painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(QColor("#dde7f7") if selected else QColor("#eceef1"))
+            painter.setBrush(QColor("#fbe1d3") if selected else QColor("#eceef1"))
             painter.drawRoundedRect(rect, 8, 8)
         text_rect = rect.adjusted(PADDING, PADDING - 2, -PADDING, -PADDING + 2)
         title_font = QFont(option.font)

@@ -27,13 +27,18 @@ STATUS_TEXT = {
 }
 
 
-def stats_line(message: dict) -> str:
+def stats_line(message: dict) -> tuple[str, str]:
+    """(short line under a reply, the full details for its tooltip)."""
     stats = message.get("stats") or {}
-    parts = [message.get("model") or stats.get("model") or ""]
-    if stats:
-        parts += [f"{stats.get('new_tokens', 0)} tokens", f"{stats.get('tokens_per_s', 0):.1f} tok/s",
-                  f"first token {stats.get('ttft_s', 0):.2f} s", f"prompt {stats.get('prompt_tokens', 0)} tokens"]
-    return " · ".join(p for p in parts if p)
+    if not stats:
+        return "", ""
+    short = (f"{stats.get('new_tokens', 0)} tokens · {stats.get('tokens_per_s', 0):.1f} tok/s · "
+             f"{stats.get('ttft_s', 0):.2f} s to first token")
+    full = (f"Model: {stats.get('model') or message.get('model') or '?'}\n"
+            f"Prompt: {stats.get('prompt_tokens', 0)} tokens\nReply: {stats.get('new_tokens', 0)} tokens\n"
+            f"Time to first token: {stats.get('ttft_s', 0):.2f} s\nSpeed: {stats.get('tokens_per_s', 0):.1f} tokens/s\n"
+            f"Ended by: {stats.get('stop_reason') or '?'}")
+    return short, full
 
 
 class MessageBrowser(QTextBrowser):
@@ -111,7 +116,6 @@ class MessageBubble(QWidget):
         self._render_timer.setSingleShot(True)
         self._render_timer.timeout.connect(lambda: self._render_reply(self.message))
         is_user = message["role"] == "user"
-        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
 
         self.header = QLabel()
         self.header.setObjectName("bubbleHeader")
@@ -122,7 +126,7 @@ class MessageBubble(QWidget):
         self.body.copy_requested.connect(self.copy_code)
         self.stats = QLabel()
         self.stats.setObjectName("bubbleStats")
-        self.stats.setWordWrap(True)
+        self.stats.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.ideal = QLabel()
         self.ideal.setObjectName("bubbleIdeal")
         self.ideal.setWordWrap(True)
@@ -207,7 +211,9 @@ class MessageBubble(QWidget):
                 else:
                     self._render_reply(message)
             self.header.setText(self._header_text(message))
-            self.stats.setText(stats_line(message) if status != "streaming" else "")
+            short, full = stats_line(message) if status != "streaming" else ("", "")
+            self.stats.setText(short)
+            self.stats.setToolTip(full)
             self.thumbs_up.setChecked(message.get("rating") == 1)
             self.thumbs_down.setChecked(message.get("rating") == -1)
             self.thumbs_up.setIcon(icon("thumbs-up", "#1a7f37" if message.get("rating") == 1 else "#57606a"))

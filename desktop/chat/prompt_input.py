@@ -13,7 +13,8 @@ class PromptEdit(QPlainTextEdit):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setObjectName("promptEdit")
-        self.setPlaceholderText("Message the model  (Enter sends, Shift+Enter for a new line)")
+        self.setPlaceholderText("Message the model")
+        self.setToolTip("Enter sends, Shift+Enter starts a new line")
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setTabChangesFocus(True)
         self.document().contentsChanged.connect(self._grow)

@@ -26,17 +26,17 @@ STYLE = """
 #chatSidebar { background: #f6f7f9; border-right: 1px solid #e3e6ea; }
 #chatSidebar QListView { background: transparent; border: none; }
 #chatSearch { border: 1px solid #d5d9de; border-radius: 8px; padding: 6px 8px; background: white; }
-#newChat { background: #1f6feb; color: white; border: none; border-radius: 8px; padding: 8px 12px; font-weight: 600; }
-#newChat:hover { background: #1a5fd0; }
+#newChat { background: #e8743b; color: white; border: none; border-radius: 8px; padding: 8px 12px; font-weight: 600; }
+#newChat:hover { background: #d4652f; }
 #transcript { background: white; }
 #chatTop { border-bottom: 1px solid #eceef1; }
 #chatTitle { font-size: 13pt; font-weight: 600; color: #24292f; }
 #composer { border: 1px solid #d0d7de; border-radius: 14px; background: white; }
 #promptEdit { background: transparent; }
-#sendButton { background: #1f6feb; border: none; border-radius: 16px; }
-#sendButton:disabled { background: #b6c8e6; }
+#sendButton { background: #e8743b; border: none; border-radius: 16px; }
+#sendButton:disabled { background: #f3c8b2; }
 #stopButton { background: #24292f; border: none; border-radius: 16px; }
-#userBubble { background: #e9f0fd; border-radius: 14px; }
+#userBubble { background: #fdf0e8; border-radius: 14px; }
 #bubbleHeader { color: #57606a; }
 #bubbleStats { color: #8c959f; font-size: 8pt; }
 #bubbleNotices { color: #6e5600; background: #fff8e1; border-radius: 6px; padding: 6px 8px; }
@@ -157,7 +157,8 @@ class ChatPage(QWidget):
         self.title_label = ElidedLabel(NEW_TITLE)
         self.title_label.setObjectName("chatTitle")
         self.model_box = QComboBox()
-        self.model_box.setMinimumWidth(220)
+        self.model_box.setMinimumWidth(180)
+        self.model_box.setMaximumWidth(280)
         self.model_box.setToolTip("The model that answers; switching frees the one loaded before")
         self.model_box.activated.connect(lambda _: self.controller.set_model(self.model_box.currentText()))
         self.export_button = QToolButton()
