@@ -112,3 +112,27 @@ def test_export_json_and_import_from_the_command_line(cli, tmp_path):
     assert missing.returncode == 1 and "no conversation with id 99" in missing.stderr
     searched = cli("chat", "--search", "help")
     assert "Hello there" in searched.stdout and "[help]" in searched.stdout
+
+
+def test_ctrl_c_stops_the_reply_and_keeps_what_was_written(default_chat_path):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "desktop", "chat", "--temperature", "0", "--max-new-tokens", "2000",
+         "Write a long poem about the moon."],
+        cwd=ROOT, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as in a terminal
+    )
+    try:
+        db = open_database()
+        seen = wait_for(lambda: db.one("SELECT id FROM messages WHERE status = 'streaming' AND length(content) > 20"),
+                        timeout=240)
+        assert seen, "the reply never reached the database while streaming"
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130 and "the partial reply is saved" in err
+    reply = store.get_message(db, seen["id"])
+    assert reply["status"] == "stopped" and len(reply["content"]) > 20
+    assert out.startswith(reply["content"][:20])  # what was streamed is what was saved

@@ -18,6 +18,11 @@ def rows(page):
     return [model.index(r, 0).data(MessageRole) for r in range(model.rowCount())]
 
 
+def saved_partial(page) -> str:
+    row = page.context.db.one("SELECT content FROM messages WHERE status = 'streaming'")
+    return row["content"] if row else ""
+
+
 def open_window(qtbot):
     window = MainWindow(build_context())
     qtbot.addWidget(window)
@@ -52,6 +57,8 @@ def test_chat_streams_stops_regenerates_and_survives_a_restart(qtbot, default_ch
     with qtbot.waitSignal(page.controller.reply_finished, timeout=FINISH_MS) as finished:
         assert page.send()
         qtbot.waitUntil(lambda: len(rows(page)[-1]["content"]) > 40, timeout=FINISH_MS)
+        # The growing reply reaches the database while it is written (the save timer runs twice a second).
+        qtbot.waitUntil(lambda: saved_partial(page), timeout=FINISH_MS)
         clicked = time.perf_counter()
         qtbot.mouseClick(page.stop_button, Qt.MouseButton.LeftButton)
     stop_latency = time.perf_counter() - clicked
