@@ -58,7 +58,7 @@ def test_chat_streams_stops_regenerates_and_survives_a_restart(qtbot, default_ch
         assert page.send()
         qtbot.waitUntil(lambda: len(rows(page)[-1]["content"]) > 40, timeout=FINISH_MS)
         # The growing reply reaches the database while it is written (the save timer runs twice a second).
-        qtbot.waitUntil(lambda: saved_partial(page), timeout=FINISH_MS)
+        qtbot.waitUntil(lambda: bool(saved_partial(page)), timeout=FINISH_MS)
         clicked = time.perf_counter()
         qtbot.mouseClick(page.stop_button, Qt.MouseButton.LeftButton)
     stop_latency = time.perf_counter() - clicked
