@@ -178,7 +178,8 @@ class ChatController(QObject):
     def delete(self, conversation_id: int) -> None:
         if self._stream and self._stream.conversation_id == conversation_id:
             self.stop()
-            self.error.emit("Stop the reply before deleting its conversation.")
+            self.error.emit("Its reply was still being written and is now stopping; delete the conversation "
+                            "again once it has stopped.")
             return
         try:
             store.delete_conversation(self.db, conversation_id)

@@ -33,7 +33,7 @@ def stats_line(message: dict) -> tuple[str, str]:
     if not stats:
         return "", ""
     short = (f"{stats.get('new_tokens', 0)} tokens · {stats.get('tokens_per_s', 0):.1f} tok/s · "
-             f"{stats.get('ttft_s', 0):.2f} s to first token")
+             f"{stats.get('ttft_s', 0):.2f} s to first token · prompt {stats.get('prompt_tokens', 0)} tokens")
     full = (f"Model: {stats.get('model') or message.get('model') or '?'}\n"
             f"Prompt: {stats.get('prompt_tokens', 0)} tokens\nReply: {stats.get('new_tokens', 0)} tokens\n"
             f"Time to first token: {stats.get('ttft_s', 0):.2f} s\nSpeed: {stats.get('tokens_per_s', 0):.1f} tokens/s\n"

@@ -35,7 +35,7 @@ def test_chat_streams_stops_regenerates_and_survives_a_restart(qtbot, default_ch
     window = open_window(qtbot)
     page = window.show_page("Chat")
     assert page.controller.model_name == bundled.CHAT_NAME
-    page.controller.apply_settings(ChatSettings(temperature=0, max_new_tokens=48), "")
+    page.controller.apply_settings(ChatSettings(temperature=0, max_new_tokens=20), "")
 
     # Type a question; watch the reply grow piece by piece in its row.
     lengths = []
@@ -68,7 +68,7 @@ def test_chat_streams_stops_regenerates_and_survives_a_restart(qtbot, default_ch
     assert stopped["stats"]["new_tokens"] < 400 and len(stopped["content"]) > 40
 
     # Regenerate it: the stopped reply stays as an alternative.
-    page.controller.apply_settings(ChatSettings(temperature=0.7, seed=5, max_new_tokens=24), "")
+    page.controller.apply_settings(ChatSettings(temperature=0.7, seed=5, max_new_tokens=16), "")
     with qtbot.waitSignal(page.controller.reply_finished, timeout=FINISH_MS) as finished:
         qtbot.mouseClick(page.transcript.bubble_for(stopped_reply).regenerate, Qt.MouseButton.LeftButton)
     regenerated, status = finished.args
