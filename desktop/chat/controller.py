@@ -100,12 +100,15 @@ class ChatController(QObject):
         self.worker.notice.connect(self._on_notice)
         self.worker.finished.connect(self._on_finished)
         self.worker.failed.connect(self._on_failed)
-        self.worker.loading.connect(lambda name: self.model_state.emit("loading", f"Loading {name}…"))
+        self.worker.loading.connect(self._on_loading)
         self.worker.loaded.connect(self._on_loaded)
         self.worker.load_failed.connect(self._on_load_failed)
         self.worker.load_progress.connect(self.load_progress)
         self.thread = start_worker(self.worker, "chat-generation")
         QCoreApplication.instance().aboutToQuit.connect(self.shutdown)
+
+    def _on_loading(self, name: str) -> None:
+        self.model_state.emit("loading", f"Loading {name}…")
 
     def _on_loaded(self, name: str) -> None:
         self.loaded_model = name
