@@ -47,7 +47,7 @@ def into_history(db, model: str, messages: list[dict], settings: dict, reply: st
         with db.transaction():
             conversation = create(db, title=title, system_prompt=system, model=model, settings=settings)
             for message in messages:
-                if message["role"] != "system":
+                if message["role"] in ("user", "assistant"):  # tool and function turns have no place in a chat
                     add(db, conversation, message["role"], message["content"])
             add(db, conversation, "assistant", reply, status="complete", model=model)
     except TypeError:  # the history's functions take other arguments than these: keep it apart instead
