@@ -315,20 +315,22 @@ class FinetunePage(QWidget):
         return job.get("model_name") if job else None
 
     def chat_with_current(self) -> None:
-        """Open the Chat page with the new model chosen, where that page offers it."""
+        """Open the Chat page on a new conversation with the tuned model chosen (and loading)."""
         name = self.current_model_name()
         if not name:
             return
         window = self._main_window()
         chat = window.pages.get("Chat") if window is not None else None
-        select = next((getattr(chat, m) for m in ("select_model", "use_model") if hasattr(chat, m)), None)
-        if select is None:
+        controller = getattr(chat, "controller", None)
+        if controller is None or not hasattr(controller, "set_model"):
             self._tell_where(name, "Chat")
             return
+        if hasattr(chat, "new_conversation"):
+            chat.new_conversation()
+        controller.set_model(name)
         if hasattr(chat, "refresh_models"):
             chat.refresh_models()
         window.show_page("Chat")
-        select(name)
 
     def use_current_for_classifier(self) -> None:
         """Make the new model the fine-tuned method of the classifier it was trained for (or one with its labels)."""

@@ -194,6 +194,22 @@ def test_chat_job_shows_before_and_after_and_compares_with_base(qtbot, tmp_path)
     assert not tuned_answer.startswith("Could not answer"), tuned_answer
     shot(window, "7-compare-with-base")
 
+    # Chat with it: the Chat page opens a new conversation with the tuned model, which answers there.
+    from desktop.store import conversations
+    from models.chat import ChatSettings
+
     compare.back_button.click()
     view.chat_button.click()
-    assert job["model_name"] in page.message.text() or window.stack.currentWidget() is window.pages["Chat"]
+    chat = window.pages["Chat"]
+    assert window.stack.currentWidget() is chat
+    assert chat.controller.model_name == job["model_name"] == chat.model_box.currentText()
+    chat.controller.apply_settings(ChatSettings(temperature=0, max_new_tokens=12), "")
+    chat.prompt.setPlainText("What is the code word for apples?")
+    with qtbot.waitSignal(chat.controller.reply_finished, timeout=STEP_TIMEOUT) as finished:
+        assert chat.send()
+    reply_id, status = finished.args
+    reply = conversations.get_message(window.context.db, reply_id)
+    assert status == "complete" and reply["content"].strip()
+    assert reply["stats"]["model"] == job["model_name"]
+    shot(window, "8-chat-with-it")
+    window.close()  # the chat page stops its generation thread
