@@ -180,9 +180,9 @@ class Job:
         config, hp = self.config, self._hp()
         device = config["device"]
         set_seed(int(hp.get("seed", 42)))
-        start_from = None
-        if resume:
-            start_from = latest_checkpoint(self.job_dir)
+        start_from = latest_checkpoint(self.job_dir) if resume else None
+        if self.main:  # a checkpoint cut short by a crash is never used: clear it away
+            shutil.rmtree(checkpoint_dir(self.job_dir) / ".partial", ignore_errors=True)
         train_rows = read_jsonl(self.job_dir / config["data"]["train"])
         eval_rows = read_jsonl(self.job_dir / config["data"]["eval"])
         self.events.emit("status", message="loading the model and preparing the data")
