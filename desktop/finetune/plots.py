@@ -51,7 +51,8 @@ class LossPlot(pg.GraphicsLayoutWidget):
         self.train_curve.setData(state.train_steps, state.train_loss, symbol="o" if few else None, symbolSize=5,
                                  symbolBrush=TRAIN_COLOUR, symbolPen=None)
         self.eval_curve.setData(state.eval_steps, state.eval_loss)
-        self.lr_curve.setData(state.train_steps, state.learning_rates)
+        self.lr_curve.setData(state.train_steps, state.learning_rates, symbol="o" if few else None, symbolSize=4,
+                              symbolBrush=LR_COLOUR, symbolPen=None)
 
     def point_counts(self) -> tuple[int, int]:
         """How many training and validation points the curves hold (for checks and tests)."""
