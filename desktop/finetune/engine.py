@@ -8,7 +8,6 @@ desktop.store.jobs; this module only joins them.
 from __future__ import annotations
 
 import json
-import logging
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,8 +16,6 @@ from desktop.finetune import sources
 from desktop.finetune.form import JobRequest
 from desktop.format import human_duration, human_size
 from desktop.store import jobs
-
-log = logging.getLogger(__name__)
 
 # Overrides the form offers that are not hyperparameters of the plan.
 NOT_HYPERPARAMETERS = ("device",)

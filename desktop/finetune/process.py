@@ -11,7 +11,6 @@ timers do the following.
 """
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import subprocess
@@ -21,8 +20,6 @@ import psutil
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from desktop.finetune.events import EVENTS_FILE, EventTail
-
-log = logging.getLogger(__name__)
 
 STDERR_FILE = "stderr.log"
 POLL_MS = 250
