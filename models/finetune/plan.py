@@ -438,7 +438,8 @@ def make_plan(recipe, train_rows, eval_rows=None, base=None, device="auto", over
                                       "no weight decay on LoRA adapters (they start at zero)")
 
     # batch size (per step, across processes) and epochs
-    preferred = {"classifier": 16 if items < 5000 else 32, "chat": 8, "pretrain": 8}[recipe]
+    classifier_batch = 8 if items < 1000 else 16 if items < 5000 else 32
+    preferred = {"classifier": classifier_batch, "chat": 8, "pretrain": 8}[recipe]
     if device == "cpu" and recipe != "classifier":
         preferred = 4
     precision = precision_for(device) if "precision" not in overrides else Choice(overrides["precision"], "set by you")
@@ -469,8 +470,9 @@ def make_plan(recipe, train_rows, eval_rows=None, base=None, device="auto", over
             break
     choices["batch_size"] = _choice(
         overrides, "batch_size", batch,
-        (f"{effective} rows per update: small enough for many updates on {items} rows, large enough for "
-         "steady gradients" if recipe == "classifier" else
+        (f"{effective} rows per update: {items} rows give {math.ceil(items / effective)} updates per pass "
+         "(a small batch learns more from each pass over small data; the cost per row hardly changes)"
+         if recipe == "classifier" else
          f"{effective} sequences per update, the usual batch for fine-tuning language models")
         + (f", split over {processes} processes" if processes > 1 else "") + memory_reason)
     choices["gradient_accumulation"] = _choice(

@@ -238,7 +238,7 @@ class Job:
             raise TrainingDiverged(
                 f"the loss became {callback.diverged} at step {callback.diverged_step}; training stopped and "
                 f"{kept}. Lower the learning rate (it is {hp['learning_rate']:g}) and start again")
-        if self.stop_requested:
+        if callback.stopped_on_request:
             last = latest_checkpoint(self.job_dir)
             self._done("stopped", f"stopped at step {trainer.state.global_step}; "
                        f"resume with --resume (checkpoint {last.name if last else 'none'})",
@@ -437,6 +437,7 @@ class ProgressCallback(TrainerCallback):
         self.diverged = None
         self.diverged_step = None
         self.early_stopped = False
+        self.stopped_on_request = False
         self.best_metric = None
         self.best_step = None
         self.bad_evals = 0
@@ -492,6 +493,7 @@ class ProgressCallback(TrainerCallback):
         if stop:
             control.should_save = True
             control.should_training_stop = True
+            self.stopped_on_request = True
         elif state.global_step >= state.max_steps:
             control.should_save = False  # the final model is written to output/ anyway
         return control
