@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
 from desktop.background import BackgroundOp
 from desktop.context import AppContext
 from desktop.format import human_count, human_size
+from desktop.widgets.server_panel import ServerPanel
 from models.registry import ModelEntry
 
 COLUMNS = ("Name", "Kind", "Architecture", "Parameters", "Size", "Source", "Base model", "Created")
@@ -92,6 +93,8 @@ class ModelsPage(QWidget):
         layout.addWidget(self.table)
         layout.addWidget(self.progress)
         layout.addWidget(self.message)
+        self.server_panel = ServerPanel(context)
+        layout.addWidget(self.server_panel)
         self.refresh()
 
     def refresh(self) -> None:
@@ -169,4 +172,4 @@ class ModelsPage(QWidget):
             self.show_message(f"Removed {entry.name}.")
 
     def shutdown(self) -> None:
-        pass
+        self.server_panel.shutdown()

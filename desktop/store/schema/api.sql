@@ -1,1 +1,1 @@
--- Tables of the api feature.
+-- The local API keeps no tables of its own: recorded exchanges go into the chat history.
