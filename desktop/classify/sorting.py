@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from models.documents.finder import counted
+
 
 @dataclass
 class SortItem:
@@ -35,11 +37,11 @@ class SortReport:
     def text(self) -> str:
         folders = len({Path(to).parent for _, _, to in self.done})
         verb = "Moved" if self.move else "Copied"
-        parts = [f"{verb} {len(self.done):,} files into {folders:,} folders under {self.target}"]
+        parts = [f"{verb} {counted(len(self.done), 'file')} into {counted(folders, 'folder')} under {self.target}"]
         if self.renamed:
             parts.append(f"{self.renamed:,} renamed because a file of that name was already there")
         if self.skipped_rows:
-            parts.append(f"{self.skipped_rows:,} table rows skipped (they are not files)")
+            parts.append(f"{counted(self.skipped_rows, 'table row')} skipped (rows are not files)")
         if self.skipped_unlabelled:
             parts.append(f"{self.skipped_unlabelled:,} without a label skipped")
         if self.failed:

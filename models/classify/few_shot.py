@@ -96,7 +96,7 @@ class FewShotClassifier(WindowedClassifier):
         return blend(self.model.predict_proba(vectors), zero_shot, self.example_count, len(self.labels))
 
     def describe(self) -> str:
-        text = f"few-shot on {self.example_count} examples"
+        text = f"few-shot on {self.example_count} example{'s' if self.example_count != 1 else ''}"
         if self.accuracy is not None:
             text += f", estimated accuracy {self.accuracy:.0%} ({self.folds}-fold cross-validation)"
         return text

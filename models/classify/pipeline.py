@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from models.classify.prediction import Cancelled, Prediction, RunControl
+from models.documents.finder import counted
 from models.documents import (
     TABLE_SUFFIXES, DocumentError, FoundDocuments, find_documents, read_document, read_table,
 )
@@ -76,9 +77,9 @@ class RunSummary:
             parts.append(f"{self.failed:,} could not be read")
         if self.found is not None:
             if self.found.unsupported:
-                parts.append(f"{self.found.unsupported:,} files of other types skipped")
+                parts.append(f"{counted(self.found.unsupported, 'file')} of other types skipped")
             if self.found.unreadable_folders:
-                parts.append(f"{len(self.found.unreadable_folders):,} folders could not be opened")
+                parts.append(f"{counted(len(self.found.unreadable_folders), 'folder')} could not be opened")
         return "; ".join(parts) + "."
 
 

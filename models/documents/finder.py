@@ -9,6 +9,11 @@ from typing import Callable, Iterable
 from models.documents.reader import SUPPORTED_SUFFIXES
 
 
+def counted(n: int, singular: str, plural: str | None = None) -> str:
+    """"1 file", "3 files"."""
+    return f"{n:,} {singular if n == 1 else plural or singular + 's'}"
+
+
 @dataclass
 class FoundDocuments:
     files: list[Path] = field(default_factory=list)
@@ -17,13 +22,13 @@ class FoundDocuments:
     missing: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        parts = [f"{len(self.files):,} documents"]
+        parts = [counted(len(self.files), "document")]
         if self.unsupported:
-            parts.append(f"{self.unsupported:,} files of other types skipped")
+            parts.append(f"{counted(self.unsupported, 'file')} of other types skipped")
         if self.unreadable_folders:
-            parts.append(f"{len(self.unreadable_folders):,} folders could not be opened")
+            parts.append(f"{counted(len(self.unreadable_folders), 'folder')} could not be opened")
         if self.missing:
-            parts.append(f"{len(self.missing):,} paths no longer exist")
+            parts.append(f"{counted(len(self.missing), 'path')} not found")
         return ", ".join(parts)
 
 

@@ -68,7 +68,7 @@ def test_drop_correct_retrain(page, qtbot, tmp_path, monkeypatch):
     assert rows["docs/photo.txt"]["error"].startswith("is not a text file")
     assert rows["docs/empty.txt"]["error"] == "is empty"
     assert rows["headlines.csv · h1"]["status"] == "done"
-    assert "3 could not be read" in page.message.text() and "1 files of other types skipped" in page.message.text()
+    assert "3 could not be read" in page.message.text() and "1 file of other types skipped" in page.message.text()
     correct = sum(rows[f"docs/{n}"]["label"] == t for n, t in expected.items() if t != "error")
     print(f"zero-shot on the dropped files: {correct} of 4 right")
     assert correct >= 3
@@ -102,7 +102,7 @@ def test_drop_correct_retrain(page, qtbot, tmp_path, monkeypatch):
     before = {r["document_id"]: r["scores"] for r in page.table_model.rows if r["status"] == "done"}
     page.retrain_button.click()
     wait_idle(qtbot, page)
-    assert "Retrained: few-shot on 1 examples" in page.message.text(), page.message.text()
+    assert "Retrained: few-shot on 1 example." in page.message.text(), page.message.text()
     after = {r["document_id"]: r["scores"] for r in page.table_model.rows if r["status"] == "done"}
     space_id = target["document_id"]
     assert after[space_id][other] > before[space_id][other]

@@ -77,4 +77,4 @@ def test_files_with_examples_and_bad_input(cli, tmp_path):
     for line in ("broken.pdf: is not a readable PDF", "photo.txt: is not a text file", "empty.txt: is empty",
                  "missing.txt: does not exist"):
         assert line in result.stderr, line
-    assert "1 files of other types skipped" in result.stderr
+    assert "1 file of other types skipped" in result.stderr

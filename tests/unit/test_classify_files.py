@@ -45,7 +45,7 @@ def test_copy_never_overwrites_and_reports(tmp_path):
     assert report.renamed == 1 and report.skipped_rows == 1 and report.skipped_unlabelled == 1
     assert report.failed == ["gone.txt: no longer exists"]
     assert report.text().startswith("Copied 2 files into 2 folders under ")
-    assert "1 renamed" in report.text() and "1 table rows skipped" in report.text()
+    assert "1 renamed" in report.text() and "1 table row skipped" in report.text()
 
 
 def test_move_takes_files_out(tmp_path):
