@@ -19,7 +19,9 @@ def status_text(row: dict) -> str:
     if row["status"] == "error":
         return row.get("error") or "could not be read"
     if row.get("corrected_label"):
-        return "corrected" if row["corrected_label"] != row["label"] else "confirmed"
+        if row["corrected_label"] != row["label"]:
+            return f"your label (the classifier says {row['label']})"
+        return "your label"
     if (row.get("windows") or 1) > 1:
         return f"{row['windows']} windows"
     return ""
