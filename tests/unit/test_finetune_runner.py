@@ -49,20 +49,20 @@ def job_events(job_id):
 def test_kill_9_then_resume_finishes_with_the_same_steps(cli, tiny_bert, data):
     train, held = data
     process = start_cli("finetune", "classifier", "--train", str(train), "--eval", str(held), "--base", tiny_bert,
-                        "--batch-size", "4", "--epochs", "2", "--save-steps", "10", "--eval-steps", "30",
+                        "--batch-size", "8", "--epochs", "2", "--save-steps", "5", "--eval-steps", "30",
                         "--patience", "0")
     seen = read_until(process, "checkpoint")
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     start = next(e for e in seen if e["event"] == "start")
-    assert start["total_steps"] == 120 and not any(e["event"] == "done" for e in seen)
+    assert start["total_steps"] == 60 and not any(e["event"] == "done" for e in seen)
 
     result = cli("finetune", "--resume", start["job_id"])
     assert result.returncode == 0, result.stderr
     final = json.loads(result.stdout.strip().splitlines()[-1])
-    assert final["status"] == "completed" and final["steps"] == final["total_steps"] == 120
+    assert final["status"] == "completed" and final["steps"] == final["total_steps"] == 60
     starts = [e for e in job_events(start["job_id"]) if e["event"] == "start"]
-    assert len(starts) == 2 and starts[1]["resumed_from_step"] >= 10 and starts[1]["total_steps"] == 120
+    assert len(starts) == 2 and starts[1]["resumed_from_step"] >= 5 and starts[1]["total_steps"] == 60
     listing = cli("jobs", "list", "--json")
     assert json.loads(listing.stdout)[0]["status"] == "completed"
 
