@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-CHUNK_SECONDS = 0.04
+CHUNK_SECONDS = 0.03
 FIRST_CHUNK = 32
 MIN_CHUNK, MAX_CHUNK = 4, 512
 
@@ -123,7 +123,12 @@ class TransformersRunner(CachedRunner):
     def _truncate(self, length: int) -> None:
         if self.past is None:
             return
+        import inspect
+
+        surplus = self.past.get_seq_length() - length
         if length == 0:
             self.past = None
-        else:
-            self.past.crop(length)
+        elif surplus > 0:
+            # Newer transformers take the number of tokens to drop (negative), older ones the length to keep.
+            newer = "tokens_to_remove" in inspect.signature(self.past.crop).parameters
+            self.past.crop(-surplus if newer else length)

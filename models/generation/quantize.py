@@ -144,8 +144,9 @@ class Int4Linear:
             eye = torch.eye(self.in_features, dtype=self.scales_and_zeros.dtype)
             return self._packed_matmul(eye).T.contiguous()
         q = torch.stack([self.packed & 0x0F, self.packed >> 4], dim=-1).reshape(self.out_features, self.in_features)
-        groups = q.to(self.scale.dtype).reshape(self.out_features, -1, self.group_size)
-        return (groups * self.scale[..., None] + self.low[..., None]).reshape(self.out_features, self.in_features)
+        groups = q.float().reshape(self.out_features, -1, self.group_size)
+        weight = groups * self.scale.float()[..., None] + self.low.float()[..., None]
+        return weight.reshape(self.out_features, self.in_features)
 
     def _packed_matmul(self, x):
         import torch
@@ -157,7 +158,7 @@ class Int4Linear:
 
         if self.portable:
             x = x.to(self.scale.dtype)
-            return F.linear(x, self.dequantize(), self.bias)
+            return F.linear(x, self.dequantize().to(x.dtype), self.bias)
         out = self._packed_matmul(x.to(self.scales_and_zeros.dtype))
         return out if self.bias is None else out + self.bias
 
