@@ -11,6 +11,21 @@ whole vocabulary; the result is the same as masking the full vector.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
+
+@contextmanager
+def one_thread():
+    """Run small vector work on one thread: splitting a 50k-entry vector costs more than it saves."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
 
 class TokenSampler:
     def __init__(self, settings, prompt_ids: list[int], vocab_size: int):
@@ -76,8 +91,9 @@ class TokenSampler:
     def choose(self, logits) -> int:
         import torch
 
-        scores = self.process(logits)
-        if self.greedy:
-            return int(torch.argmax(scores))
-        probs = scores.softmax(dim=-1)
-        return int(torch.multinomial(probs[None], num_samples=1, generator=self.generator)[0, 0])
+        with one_thread():
+            scores = self.process(logits)
+            if self.greedy:
+                return int(torch.argmax(scores))
+            probs = scores.softmax(dim=-1)
+            return int(torch.multinomial(probs[None], num_samples=1, generator=self.generator)[0, 0])
