@@ -204,8 +204,9 @@ class FastDecoder:
         return total
 
     # -- the forward pass --------------------------------------------------------------------
-    def forward(self, ids, start: int):
-        """Logits [vocab] (float32) of the last of `ids` (a 1-D LongTensor) placed at `start`."""
+    def forward(self, ids, start: int, all_positions: bool = False):
+        """Logits [vocab] (float32) of the last of `ids` (a 1-D LongTensor) placed at `start`;
+        [len(ids), vocab] for every position with `all_positions` (to score a text)."""
         import torch
         import torch.nn.functional as F
 
@@ -235,7 +236,7 @@ class FastDecoder:
             )
             return out[0].transpose(0, 1).reshape(n, h * hd)
 
-        return self._run(ids.to(self.device), self.freqs[start:end, None, :], store, attend)
+        return self._run(ids.to(self.device), self.freqs[start:end, None, :], store, attend, all_positions)
 
     def step(self, token: int, position: int):
         """Logits after one more token at `position` (a CUDA graph replays this where there is one)."""
@@ -272,7 +273,7 @@ class FastDecoder:
 
         return self._run(ids, self.freqs.index_select(0, position)[:, None, :], store, attend)
 
-    def _run(self, ids, freqs, store, attend):
+    def _run(self, ids, freqs, store, attend, all_positions: bool = False):
         import torch
         import torch.nn.functional as F
 
@@ -299,8 +300,9 @@ class FastDecoder:
             gate_up = layer.gate_up(y)
             width = gate_up.shape[1] // 2
             x = x + layer.down(F.silu(gate_up[:, :width]) * gate_up[:, width:])
-        last = F.rms_norm(x[-1:], (dim,), self.final_norm, eps)
-        return self.lm_head(last)[0].float()
+        if all_positions:
+            return self.lm_head(F.rms_norm(x, (dim,), self.final_norm, eps)).float()
+        return self.lm_head(F.rms_norm(x[-1:], (dim,), self.final_norm, eps))[0].float()
 
 
 class CudaGraphStep:
