@@ -62,7 +62,7 @@ class Generator:
 
     def __init__(self, model, tokenizer, name: str = "", device: str = "cpu", quantization: str = "auto"):
         from models.generation.backends import FastRunner, TransformersRunner
-        from models.generation.fast_decoder import FastDecoder, unsupported_reason
+        from models.generation.fast_decoder import CALIBRATION_TEXT, FastDecoder, unsupported_reason
         from models.generation.quantize import resolve_quantization
 
         self.model = model
@@ -75,7 +75,8 @@ class Generator:
         self._lock = threading.Lock()
         reason = unsupported_reason(model.config)
         if reason is None:
-            self.decoder = FastDecoder(model, self.quantization, self.device)
+            calibration = list(tokenizer.encode(CALIBRATION_TEXT))
+            self.decoder = FastDecoder(model, self.quantization, self.device, calibration_ids=calibration)
             if device_type == "cuda":
                 self.decoder.capture_graph()
             self.runner = FastRunner(self.decoder)

@@ -25,6 +25,14 @@ from models.generation.quantize import DynamicInt8Linear, Int8Linear, dynamic_in
 SUPPORTED_TYPES = ("llama", "mistral", "qwen2", "qwen3")
 STATIC_ROPE_TYPES = ("default", "linear", "llama3", "yarn")
 CACHE_STEP = 512
+SMOOTH_ALPHA = 0.3
+# Ordinary text of several kinds, to measure the range of the final hidden state (see _smooth_head).
+CALIBRATION_TEXT = (
+    "The quick brown fox jumps over the lazy dog. Once upon a time, in a small village by the sea, "
+    "there lived an old fisherman who told stories to the children every evening.\n"
+    "def add(a, b):\n    return a + b\n"
+    "What is the capital of France? The capital of France is Paris. 1, 2, 3, 4, 5!"
+)
 
 
 def unsupported_reason(config) -> str | None:
@@ -68,7 +76,8 @@ def _interleave_rows(weight, n_heads: int, head_dim: int):
 
 
 class FastDecoder:
-    def __init__(self, hf_model, scheme: str = "none", device: str = "cpu", dtype=None, portable: bool = False):
+    def __init__(self, hf_model, scheme: str = "none", device: str = "cpu", dtype=None, portable: bool = False,
+                 head_scheme: str | None = None, calibration_ids: list[int] | None = None):
         import torch
 
         config = hf_model.config
@@ -91,14 +100,16 @@ class FastDecoder:
         self.vocab_size = config.vocab_size
         self.scale = self.head_dim ** -0.5
 
-        with torch.no_grad():
-            self._build(hf_model, portable)
-            self.freqs = self._rope_table(hf_model)
         self.cache = None
         self.capacity = 0
         self.positions = torch.arange(self.context_length, device=self.device)
         self.static = self.device.type == "cuda"  # decode with static shapes (see static_step)
         self.graph = None
+        with torch.inference_mode():
+            self._build(hf_model, portable, head_scheme)
+            self.freqs = self._rope_table(hf_model)
+            if self.lm_head is None:
+                self._smooth_head(hf_model.lm_head.weight.detach().float(), calibration_ids)
 
     def capture_graph(self, capacity: int = 4096) -> bool:
         """Capture the decoding step as a CUDA graph; False (and eager decoding) if that fails."""
@@ -112,7 +123,7 @@ class FastDecoder:
         return self.graph is not None
 
     # -- building ----------------------------------------------------------------------------
-    def _build(self, hf_model, portable: bool) -> None:
+    def _build(self, hf_model, portable: bool, head_scheme: str | None) -> None:
         import torch
 
         base = hf_model.model
@@ -154,17 +165,45 @@ class FastDecoder:
         head_weight = hf_model.lm_head.weight.detach().float()
         # The output layer is the largest single matrix (a fifth of a 135M model); int8 per row keeps
         # its ranking of tokens intact where 4 bits would not.
-        head_scheme = "int8" if self.scheme in ("int8", "int4") else "none"
+        if head_scheme is None:
+            head_scheme = "int8" if self.scheme in ("int8", "int4") else "none"
         if head_scheme == "int8" and dev.type == "cpu" and not portable and dynamic_int8_available():
-            self.lm_head = DynamicInt8Linear(head_weight)
+            self.lm_head = None  # a smoothed DynamicInt8Linear, built by _smooth_head once the layers can run
         else:
             self.lm_head = make_linear(head_weight.to(dev), None, head_scheme, dtype, portable)
         tied = hf_model.lm_head.weight.data_ptr() == base.embed_tokens.weight.data_ptr()
-        if tied and isinstance(self.lm_head, (Int8Linear, DynamicInt8Linear)):
+        if tied and isinstance(self.lm_head, Int8Linear):
             self.embed = self.lm_head.rows
+        elif self.scheme != "none":
+            self.embed = Int8Linear(base.embed_tokens.weight.to(dev), dtype=dtype, portable=True).rows
         else:
             table = base.embed_tokens.weight.detach().to(dev, dtype)
             self.embed = lambda ids: table[ids]
+
+    def _smooth_head(self, weight, calibration_ids: list[int] | None) -> None:
+        """The output layer as fbgemm int8, with its input smoothed first (SmoothQuant).
+
+        fbgemm quantizes each activation row to int8 with one scale, and a few channels of the
+        final hidden state are ten times larger than the rest, which would cost the others their
+        precision. A short calibration text measures each channel's range; dividing the
+        activation by s (folded into the final norm) and multiplying the weight's columns by s
+        (alpha 0.3) evens them out. On the default model this takes the perplexity cost of the
+        int8 output layer from +7% to about +0.6%.
+        """
+        import torch
+
+        captured = []
+        norm = self.final_norm
+        self.final_norm = torch.ones_like(norm)
+        self.lm_head = lambda x: captured.append(x.float()) or torch.zeros(x.shape[0], 1)
+        ids = calibration_ids or list(range(100, 164))
+        self.forward(torch.tensor(ids[: self.context_length], dtype=torch.long), 0, all_positions=True)
+        self.release()
+        activation = captured[0].abs().amax(dim=0).clamp(min=1e-5)
+        folded = weight * norm[None, :]
+        smooth = activation ** SMOOTH_ALPHA / folded.abs().amax(dim=0).clamp(min=1e-5) ** (1 - SMOOTH_ALPHA)
+        self.lm_head = DynamicInt8Linear(folded * smooth[None, :])
+        self.final_norm = 1.0 / smooth
 
     def _rope_table(self, hf_model):
         """Complex rotations e^(i * angle) for every position, [positions, head_dim / 2]."""

@@ -169,6 +169,15 @@ class Int4Linear:
         return self.packed.numel() + self.scales_and_zeros.numel() * self.scales_and_zeros.element_size()
 
 
+def cpu_has_vnni() -> bool:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as info:
+            flags = info.read(200_000)
+    except OSError:
+        return False
+    return "avx512_vnni" in flags or "avx_vnni" in flags
+
+
 def dynamic_int8_available() -> bool:
     """Whether PyTorch's fbgemm int8 kernels are here (x86 builds; quantizes activations per call)."""
     import torch
@@ -195,24 +204,19 @@ class DynamicInt8Linear:
             warnings.simplefilter("ignore")  # quantized tensors are deprecated for new code, not yet removed
             qweight = torch.quantize_per_channel(weight, scale, torch.zeros_like(scale, dtype=torch.long), 0, torch.qint8)
             self.packed = torch.ops.quantized.linear_prepack(qweight, None if bias is None else bias.detach().float())
-        self.qweight = qweight.int_repr()
-        self.scale = scale.float()
+        self.shape = tuple(weight.shape)
         self.has_bias = bias is not None
-
-    def rows(self, ids):
-        return self.qweight[ids].float() * self.scale[ids, None]
-
-    def dequantize(self):
-        return self.qweight.float() * self.scale[:, None]
+        # 7-bit activations avoid int16 overflow in fbgemm's AVX2 path; with VNNI 8 bits are exact.
+        self.reduce_range = not cpu_has_vnni()
 
     def __call__(self, x):
         import torch
 
-        return torch.ops.quantized.linear_dynamic(x.float(), self.packed, True)
+        return torch.ops.quantized.linear_dynamic(x.float(), self.packed, self.reduce_range)
 
     @property
     def nbytes(self) -> int:
-        return self.qweight.numel() + self.scale.numel() * 4
+        return self.shape[0] * self.shape[1] + self.shape[0] * 4
 
 
 def make_linear(weight, bias, scheme: str, dtype, portable: bool = False):
