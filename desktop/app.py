@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
+from PySide6.QtCore import QThreadPool
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from desktop.context import AppContext
@@ -20,6 +22,12 @@ def setup_logging() -> None:
     )
 
 
+def load_style_sheet(app: QApplication) -> None:
+    style = Path(__file__).resolve().parent.parent / "resources" / "style.qss"
+    if style.exists():
+        app.setStyleSheet(style.read_text(encoding="utf-8"))
+
+
 def build_context() -> AppContext:
     return AppContext(db=open_database(), registry=Registry())
 
@@ -30,6 +38,7 @@ def run_gui(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(argv or sys.argv)
     app.setApplicationName("Fireside")
     app.setOrganizationName("Fireside")
+    load_style_sheet(app)
     try:
         context = build_context()
     except StoreError as exc:
@@ -40,4 +49,7 @@ def run_gui(argv: list[str] | None = None) -> int:
     window = MainWindow(context)
     window.show()
     window.start_background_preparation()
-    return app.exec()
+    status = app.exec()
+    # Let background work that is still running (an import, a save) end before the interpreter does.
+    QThreadPool.globalInstance().waitForDone(10_000)
+    return status

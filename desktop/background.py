@@ -77,9 +77,15 @@ class BackgroundOp(QRunnable):
             result = self._fn(*self._args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - a worker reports every failure, never raises
             log.error("background work failed:\n%s", traceback.format_exc())
-            self.signals.failed.emit(str(exc) or exc.__class__.__name__)
+            self._emit(self.signals.failed, str(exc) or exc.__class__.__name__)
         else:
-            self.signals.succeeded.emit(result)
+            self._emit(self.signals.succeeded, result)
+
+    def _emit(self, signal, value) -> None:
+        try:
+            signal.emit(value)
+        except RuntimeError:  # the app quit while this ran; nobody is left to tell
+            _running.discard(self)
 
     def _done(self, *_):
         _running.discard(self)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from PySide6.QtCore import QSize
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
-    QHBoxLayout, QLabel, QListWidget, QMainWindow, QProgressBar, QStackedWidget, QWidget,
+    QHBoxLayout, QLabel, QListWidget, QMainWindow, QProgressBar, QStackedWidget, QVBoxLayout, QWidget,
 )
 
 from desktop import __version__
@@ -53,10 +53,19 @@ class MainWindow(QMainWindow):
         self.sidebar.currentRowChanged.connect(self.stack.setCurrentIndex)
         self.sidebar.setCurrentRow(0)
 
+        brand = QLabel("Fireside")
+        brand.setObjectName("sidebarTitle")
+        brand.setFixedWidth(160)
+        side = QVBoxLayout()
+        side.setContentsMargins(0, 0, 0, 0)
+        side.setSpacing(0)
+        side.addWidget(brand)
+        side.addWidget(self.sidebar, 1)
+
         central = QWidget()
         layout = QHBoxLayout(central)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.sidebar)
+        layout.addLayout(side)
         layout.addWidget(self.stack, 1)
         self.setCentralWidget(central)
 
@@ -75,11 +84,19 @@ class MainWindow(QMainWindow):
         return self.pages[title]
 
     def start_background_preparation(self) -> BackgroundOp:
-        self.status_label.setText("Preparing the default models…")
-        self.status_progress.setValue(0)
+        from models import bundled
+
+        if bundled.chat_cache_ready():
+            self.status_label.setText("Loading the machine-learning libraries…")
+            self.status_progress.setRange(0, 0)  # busy: an import has no measurable progress
+        else:
+            self.status_label.setText("Converting the default chat model (first start only)…")
+            self.status_progress.setRange(0, 100)
+            self.status_progress.setValue(0)
         self.status_progress.show()
 
         def progressed(fraction: float, text: str):
+            self.status_progress.setRange(0, 100)
             self.status_progress.setValue(int(fraction * 100))
             self.status_label.setText(text)
 

@@ -265,14 +265,19 @@ class Registry:
         name = name or hub_id.split("/")[-1]
         self._check_new_name(name)
         folder = self.root / _slug(name)
-        from huggingface_hub import snapshot_download
+        from huggingface_hub import constants, snapshot_download
 
         patterns = ["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja"] + (["*.bin"] if allow_pickle else [])
+        offline = constants.HF_HUB_OFFLINE
+        constants.HF_HUB_OFFLINE = False  # the user asked for this download; everything else stays offline
         try:
             snapshot_download(hub_id, local_dir=folder / "weights", allow_patterns=patterns)
         except Exception as exc:
             shutil.rmtree(folder, ignore_errors=True)
-            raise ModelError(f"{hub_id}: download failed ({exc})") from exc
+            first_line = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+            raise ModelError(f"{hub_id}: download failed ({first_line})") from exc
+        finally:
+            constants.HF_HUB_OFFLINE = offline
         try:
             entry = self.import_folder(folder / "weights", name=name + " (checking)", allow_pickle=allow_pickle)
         except ModelError:

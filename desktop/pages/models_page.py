@@ -13,6 +13,7 @@ from desktop.background import BackgroundOp
 from desktop.context import AppContext
 from desktop.format import human_count, human_size
 from desktop.store.settings import get_setting, set_setting
+from desktop.widgets.server_panel import ServerPanel
 from models.registry import ModelEntry
 
 # How chat models hold their weights when loaded (models.generation.Generator.load(quantization=...)).
@@ -112,6 +113,8 @@ class ModelsPage(QWidget):
         layout.addWidget(self.table)
         layout.addWidget(self.progress)
         layout.addWidget(self.message)
+        self.server_panel = ServerPanel(context)
+        layout.addWidget(self.server_panel)
         self.refresh()
 
     def save_precision(self) -> None:
@@ -193,4 +196,4 @@ class ModelsPage(QWidget):
             self.show_message(f"Removed {entry.name}.")
 
     def shutdown(self) -> None:
-        pass
+        self.server_panel.shutdown()

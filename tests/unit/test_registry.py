@@ -115,3 +115,27 @@ def test_damaged_metadata_file_does_not_break_listing(registry, tmp_path):
     broken.mkdir()
     (broken / "fireside-model.json").write_text("{")
     assert "Good" in names(registry)
+
+
+def test_failed_download_leaves_nothing_behind(registry, monkeypatch):
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    seen = {}
+
+    def no_network(repo_id, local_dir, allow_patterns):
+        seen["offline_during_download"] = constants.HF_HUB_OFFLINE
+        Path(local_dir).mkdir(parents=True)
+        (Path(local_dir) / "config.json").write_text("{}")
+        raise OSError("Name or service not known\nsecond line of detail")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", no_network)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    before = names(registry)
+    with pytest.raises(ModelError, match="download failed") as info:
+        registry.download("someone/some-model")
+    assert "\n" not in str(info.value)
+    assert seen["offline_during_download"] is False
+    assert constants.HF_HUB_OFFLINE is True  # offline again afterwards
+    assert names(registry) == before
+    assert not (registry.root / "some-model").exists()
