@@ -84,13 +84,13 @@ class FastRunner(CachedRunner):
     def _forward(self, ids, start):
         import torch
 
-        return self.decoder.forward(torch.tensor(ids, dtype=torch.long), start)
+        return self.decoder.forward(torch.tensor(ids, dtype=torch.long), start).cpu()
 
     def _truncate(self, length: int) -> None:
         pass  # positions past `length` are simply overwritten
 
     def step(self, token: int):
-        logits = self.decoder.step(token, len(self.cached))
+        logits = self.decoder.step(token, len(self.cached)).cpu()  # sampling happens on the CPU
         self.cached.append(token)
         return logits
 
