@@ -28,6 +28,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 NEW_TOKENS = 128
+# Both engines use OpenMP; both get the wait policy Fireside sets for itself (see models/__init__.py).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 SHORT_PROMPT = "Write a long story about a lighthouse keeper who finds a message in a bottle."
 QUALITY_PROMPTS = [
@@ -101,10 +103,11 @@ def run_fireside(model_dir: Path, prompts: dict, quant: str, threads: int) -> di
     import resource
     import time
 
+    from models.generation import GenerationSettings, Generator  # before torch: sets the OpenMP wait policy
+
     import torch
 
     torch.set_num_threads(threads)
-    from models.generation import GenerationSettings, Generator
 
     started = time.perf_counter()
     generator = Generator.load(model_dir, quantization=quant)
@@ -126,11 +129,12 @@ def run_quality(model_dir: Path, quants: list[str], threads: int) -> dict:
     """Greedy agreement with full precision, and perplexity against transformers' float32 model."""
     import math
 
+    from models.generation import GenerationSettings, Generator
+    from models.loading import load_causal_lm
+
     import torch
 
     torch.set_num_threads(threads)
-    from models.generation import GenerationSettings, Generator
-    from models.loading import load_causal_lm
 
     model, tokenizer = load_causal_lm(model_dir, dtype=torch.float32)
     text_ids = tokenizer.encode((ROOT / "README.md").read_text(encoding="utf-8"), add_special_tokens=False)[:1024]
@@ -213,7 +217,8 @@ def benchmark(quants: list[str], threads: int, quality: bool = True) -> str:
         notes.append("llama.cpp: skipped (set LLAMA_CPP_PYTHON to the python of an environment with llama-cpp-python)")
     for quant in quants:
         results[f"fireside {quant}"] = in_subprocess("--engine", str(model_dir), quant, str(threads))
-    report = [f"threads: {threads}, new tokens: {NEW_TOKENS} (greedy), cache cleared before each run", table(results)]
+    report = [f"threads: {threads}, new tokens: {NEW_TOKENS} (greedy), cache cleared before each run, "
+              f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}", table(results)]
     if quality:
         q = in_subprocess("--quality", str(model_dir), ",".join(x for x in quants), str(threads))
         report.append("")
