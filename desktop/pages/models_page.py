@@ -5,15 +5,25 @@ from pathlib import Path
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtWidgets import (
-    QFileDialog, QHBoxLayout, QHeaderView, QInputDialog, QLabel, QMessageBox, QProgressBar,
+    QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QInputDialog, QLabel, QMessageBox, QProgressBar,
     QPushButton, QTableView, QVBoxLayout, QWidget,
 )
 
 from desktop.background import BackgroundOp
 from desktop.context import AppContext
 from desktop.format import human_count, human_size
+from desktop.store.settings import get_setting, set_setting
 from desktop.widgets.server_panel import ServerPanel
 from models.registry import ModelEntry
+
+# How chat models hold their weights when loaded (models.generation.Generator.load(quantization=...)).
+PRECISION_KEY = "generation.quantization"
+PRECISIONS = (
+    ("Auto", "auto", "4-bit weights on a CPU (fastest there), full precision on a GPU"),
+    ("Full precision", "none", "Every weight as trained: slowest on a CPU, most memory"),
+    ("int8", "int8", "8-bit weights: close to full precision, about twice as fast on a CPU"),
+    ("int4", "int4", "4-bit weights in groups of 32, like llama.cpp's Q4_1: fastest on a CPU"),
+)
 
 COLUMNS = ("Name", "Kind", "Architecture", "Parameters", "Size", "Source", "Base model", "Created")
 
@@ -80,6 +90,16 @@ class ModelsPage(QWidget):
         for button in (self.import_folder_button, self.import_gguf_button, self.download_button, self.remove_button):
             buttons.addWidget(button)
         buttons.addStretch()
+        self.precision = QComboBox()
+        self.precision.setToolTip("How a chat model holds its weights when it is loaded; applies to the next load.")
+        for label, value, tip in PRECISIONS:
+            self.precision.addItem(label, value)
+            self.precision.setItemData(self.precision.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+        saved = get_setting(context.db, PRECISION_KEY, "auto")
+        self.precision.setCurrentIndex(max(0, self.precision.findData(saved)))
+        self.precision.currentIndexChanged.connect(self.save_precision)
+        buttons.addWidget(QLabel("Generation precision:"))
+        buttons.addWidget(self.precision)
 
         self.progress = QProgressBar()
         self.progress.setRange(0, 100)
@@ -96,6 +116,10 @@ class ModelsPage(QWidget):
         self.server_panel = ServerPanel(context)
         layout.addWidget(self.server_panel)
         self.refresh()
+
+    def save_precision(self) -> None:
+        set_setting(self.context.db, PRECISION_KEY, self.precision.currentData())
+        self.show_message(f"Generation precision: {self.precision.currentText()} (used the next time a chat model loads).")
 
     def refresh(self) -> None:
         self.table_model.set_entries(self.context.registry.list())

@@ -7,7 +7,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterator
 
-import sqlite_utils
 
 # Schema version 1 is made of these files, applied in this order. Once a release has shipped,
 # a change is a new entry in MIGRATIONS, never an edit of a file that users already ran.
@@ -62,7 +61,17 @@ class Database:
             self._migrate()
         except sqlite3.Error as exc:
             raise environment_error(exc) or exc
-        self.utils = sqlite_utils.Database(self.conn)
+        self._utils = None
+
+    @property
+    def utils(self):
+        """A sqlite_utils.Database on the same connection, made on first use (importing
+        sqlite_utils pulls in numpy, which the window need not wait for)."""
+        if self._utils is None:
+            import sqlite_utils
+
+            self._utils = sqlite_utils.Database(self.conn)
+        return self._utils
 
     # -- schema ----------------------------------------------------------------------------
     @property

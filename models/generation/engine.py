@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from models.errors import ModelError
 from models.loading import load_causal_lm
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -29,6 +33,7 @@ class GenerationStats:
     total_s: float = 0.0
     model: str = ""
     stop_reason: str = ""  # "eos", "length", "stopped", "stop_sequence"
+    reused_prompt_tokens: int = 0  # of prompt_tokens, how many came from the previous call's cache
 
 
 @dataclass
@@ -37,23 +42,71 @@ class GenerationResult:
     stats: GenerationStats
 
 
-class Generator:
-    """One loaded chat model. Not thread-safe: one generation at a time."""
+def _eos_ids(model, tokenizer) -> set[int]:
+    ids: set[int] = set()
+    for value in (getattr(getattr(model, "generation_config", None), "eos_token_id", None), tokenizer.eos_token_id):
+        if isinstance(value, int):
+            ids.add(value)
+        elif value:
+            ids.update(int(v) for v in value)
+    return ids
 
-    def __init__(self, model, tokenizer, name: str = "", device: str = "cpu"):
+
+class Generator:
+    """One loaded chat model. One generation at a time (a second caller waits for the first).
+
+    `quantization` is "auto" (4-bit weights on a CPU, full precision on a GPU), "none", "int8"
+    or "int4". Llama-family models run on a lean decoder (models.generation.fast_decoder); other
+    architectures run through transformers in full precision.
+    """
+
+    def __init__(self, model, tokenizer, name: str = "", device: str = "cpu", quantization: str = "auto"):
+        from models.generation.backends import FastRunner, TransformersRunner
+        from models.generation.fast_decoder import CALIBRATION_TEXT, FastDecoder, unsupported_reason
+        from models.generation.quantize import resolve_quantization
+
         self.model = model
         self.tokenizer = tokenizer
         self.name = name
-        self.device = device
+        self.device = str(device)
+        device_type = self.device.split(":")[0]
+        self.quantization = resolve_quantization(quantization, device_type)
+        self.eos_ids = _eos_ids(model, tokenizer)
+        self._lock = threading.Lock()
+        reason = unsupported_reason(model.config)
+        if reason is None:
+            calibration = list(tokenizer.encode(CALIBRATION_TEXT))
+            self.decoder = FastDecoder(model, self.quantization, self.device, calibration_ids=calibration)
+            if device_type == "cuda":
+                self.decoder.capture_graph()
+            self.runner = FastRunner(self.decoder)
+        else:
+            if self.quantization != "none":
+                log.info("%s: %s runs through transformers in full precision", name, reason)
+                self.quantization = "none"
+            self.decoder = None
+            self.runner = TransformersRunner(model, self.device)
 
     @classmethod
-    def load(cls, path: Path, name: str = "", device: str = "cpu") -> "Generator":
-        model, tokenizer = load_causal_lm(path, device=device)
-        return cls(model, tokenizer, name=name or Path(path).name, device=device)
+    def load(cls, path: Path, name: str = "", device: str = "cpu", quantization: str = "auto") -> "Generator":
+        import torch
+
+        dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
+        model, tokenizer = load_causal_lm(path, device=device, dtype=dtype)
+        generator = cls(model, tokenizer, name=name or Path(path).name, device=device, quantization=quantization)
+        if generator.decoder is not None and generator.quantization != "none":
+            # The lean decoder holds its own compact copy of every weight; drop transformers' copy.
+            model.to("meta")
+        return generator
 
     @property
     def context_length(self) -> int:
         return int(getattr(self.model.config, "max_position_embeddings", 2048))
+
+    @property
+    def backend(self) -> str:
+        """Which engine runs the model: 'fast' (the lean decoder) or 'transformers'."""
+        return self.runner.name
 
     def chat_prompt_ids(self, messages: list[dict]) -> list[int]:
         """Token ids of `messages` through the tokenizer's own chat template, ready for the reply."""
@@ -62,6 +115,11 @@ class Generator:
             ids = ids["input_ids"]
         return list(ids)
 
+    def reset_cache(self) -> None:
+        """Forget the keys and values kept from the previous call (the next prompt starts cold)."""
+        with self._lock:
+            self.runner.reset()
+
     def generate(
         self,
         prompt_ids: list[int],
@@ -69,64 +127,75 @@ class Generator:
         on_text: Callable[[str], None] | None = None,
         stop_event: threading.Event | None = None,
     ) -> GenerationResult:
+        with self._lock:
+            return self._generate(list(prompt_ids), settings, on_text, stop_event or threading.Event())
+
+    def _generate(self, prompt_ids, settings, on_text, stop_event) -> GenerationResult:
         import torch
-        from transformers import StoppingCriteria, StoppingCriteriaList, TextStreamer
 
-        stop_event = stop_event or threading.Event()
+        from models.generation.sampling import TokenSampler
+        from models.generation.streaming import IncrementalDetokenizer, StopStringFilter
+
         started = time.perf_counter()
-        first_token_at: list[float] = []
-        pieces: list[str] = []
+        if not prompt_ids:
+            raise ModelError("the prompt is empty")
+        room = self.context_length - len(prompt_ids)
+        if room <= 0:
+            raise ModelError(
+                f"the prompt has {len(prompt_ids)} tokens but {self.name or 'the model'} reads at most {self.context_length}"
+            )
+        budget = min(max(0, int(settings.max_new_tokens)), room)
+        sampler = TokenSampler(settings, prompt_ids, vocab_size=int(self.model.config.vocab_size))
+        detokenizer = IncrementalDetokenizer(self.tokenizer)
+        stop_filter = StopStringFilter(settings.stop)
+        new_ids: list[int] = []
+        first_token_at = None
+        reason = "length"
 
-        class Streamer(TextStreamer):
-            def put(self, value):
-                if not self.next_tokens_are_prompt and not first_token_at:
-                    first_token_at.append(time.perf_counter())
-                super().put(value)
+        def emit(piece: str) -> None:
+            shown = stop_filter.feed(piece)
+            if shown and on_text:
+                on_text(shown)
 
-            def on_finalized_text(self, text: str, stream_end: bool = False):
-                if text:
-                    pieces.append(text)
-                    if on_text:
-                        on_text(text)
-
-        class StopOnEvent(StoppingCriteria):
-            def __call__(self, input_ids, scores, **kwargs):
-                return stop_event.is_set()
-
-        if settings.seed is not None:
-            torch.manual_seed(settings.seed)
-        greedy = settings.temperature <= 0
-        kwargs = dict(
-            max_new_tokens=settings.max_new_tokens,
-            do_sample=not greedy,
-            repetition_penalty=settings.repetition_penalty,
-            streamer=Streamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True),
-            stopping_criteria=StoppingCriteriaList([StopOnEvent()]),
-            pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
-        )
-        if not greedy:
-            kwargs.update(temperature=settings.temperature, top_p=settings.top_p, top_k=settings.top_k)
-        if settings.stop:
-            kwargs.update(stop_strings=settings.stop, tokenizer=self.tokenizer)
-        input_ids = torch.tensor([prompt_ids], device=self.device)
         with torch.inference_mode():
-            output = self.model.generate(input_ids, attention_mask=torch.ones_like(input_ids), **kwargs)
+            logits = self.runner.prefill(prompt_ids, stop_event.is_set) if budget else None
+            if logits is None:
+                reason = "stopped" if stop_event.is_set() else "length"
+            while logits is not None:
+                if stop_event.is_set():
+                    reason = "stopped"
+                    break
+                token = sampler.choose(logits)
+                if first_token_at is None:
+                    first_token_at = time.perf_counter()
+                new_ids.append(token)
+                if token in self.eos_ids:
+                    reason = "eos"
+                    break
+                sampler.add(token)
+                emit(detokenizer.add(token))
+                if stop_filter.stopped:
+                    reason = "stop_sequence"
+                    break
+                if len(new_ids) >= budget:
+                    reason = "length"
+                    break
+                if stop_event.is_set():
+                    reason = "stopped"
+                    break
+                logits = self.runner.step(token)
+        if not stop_filter.stopped:
+            emit(detokenizer.flush())
+            tail = stop_filter.finish()
+            if tail and on_text:
+                on_text(tail)
         finished = time.perf_counter()
-        new_ids = output[0, len(prompt_ids):].tolist()
-        new_tokens = len(new_ids)
-        ttft = (first_token_at[0] if first_token_at else finished) - started
-        decode_time = finished - (first_token_at[0] if first_token_at else started)
-        if stop_event.is_set():
-            reason = "stopped"
-        elif new_ids and new_ids[-1] == self.tokenizer.eos_token_id:
-            reason = "eos"
-        elif new_tokens >= settings.max_new_tokens:
-            reason = "length"
-        else:
-            reason = "stop_sequence"
+        decode_time = finished - first_token_at if first_token_at else 0.0
         stats = GenerationStats(
-            prompt_tokens=len(prompt_ids), new_tokens=new_tokens, ttft_s=ttft,
-            tokens_per_s=(new_tokens - 1) / decode_time if new_tokens > 1 and decode_time > 0 else 0.0,
+            prompt_tokens=len(prompt_ids), new_tokens=len(new_ids),
+            ttft_s=(first_token_at or finished) - started,
+            tokens_per_s=(len(new_ids) - 1) / decode_time if len(new_ids) > 1 and decode_time > 0 else 0.0,
             total_s=finished - started, model=self.name, stop_reason=reason,
+            reused_prompt_tokens=self.runner.reused_tokens,
         )
-        return GenerationResult(text="".join(pieces), stats=stats)
+        return GenerationResult(text=stop_filter.reply, stats=stats)

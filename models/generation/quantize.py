@@ -1,0 +1,231 @@
+"""Weight-only quantization of linear layers, for decoding that reads fewer bytes per token.
+
+Decoding one token reads every weight once, so on a CPU its speed is bounded by memory bandwidth:
+4-bit weights move a quarter of the bytes of float32 ones. Three kinds of layer share one calling
+convention, `layer(x) -> x @ W.T + b` for a 2-D activation `x`:
+
+* `DenseLinear`  - the weights as they are (float32 or bfloat16);
+* `Int8Linear`   - int8 weights with one scale per output row (symmetric);
+* `Int4Linear`   - 4-bit weights in groups of 32 along the input dimension, each group with its own
+  scale and minimum. This is the grouping of llama.cpp's Q4_1, so a model converted from a Q4_1
+  GGUF file is held again with no further loss (only the scales are rounded to bfloat16).
+
+On the CPU the quantized layers call PyTorch's own packed kernels (`_weight_int8pack_mm`,
+`_weight_int4pack_mm_for_cpu`), which take bfloat16 activations. On other devices they keep the
+compact weights and expand one layer at a time before a plain matmul (`portable=True`), which is
+correct everywhere and is how these layers are tested against the packed kernels.
+"""
+from __future__ import annotations
+
+GROUP_SIZE = 32
+QUANTIZATIONS = ("auto", "none", "int8", "int4")
+
+
+def resolve_quantization(quantization: str, device: str) -> str:
+    """The scheme 'auto' stands for on `device`: 4-bit weights on a CPU, full precision elsewhere.
+
+    A GPU has the bandwidth to spare and fast bfloat16 matmuls, so it keeps every bit; a CPU is
+    bound by how many bytes each token reads.
+    """
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(f"unknown quantization {quantization!r}; choose one of {', '.join(QUANTIZATIONS)}")
+    if quantization != "auto":
+        return quantization
+    return "int4" if device == "cpu" else "none"
+
+
+class DenseLinear:
+    kind = "none"
+
+    def __init__(self, weight, bias=None):
+        self.weight, self.bias = weight, bias
+
+    def __call__(self, x):
+        import torch.nn.functional as F
+
+        return F.linear(x.to(self.weight.dtype), self.weight, self.bias)
+
+    @property
+    def nbytes(self) -> int:
+        return self.weight.numel() * self.weight.element_size()
+
+
+class Int8Linear:
+    """int8 weights, one scale per output row: w ~= q * scale."""
+
+    kind = "int8"
+
+    def __init__(self, weight, bias=None, dtype=None, portable: bool = False):
+        import torch
+
+        dtype = dtype or torch.bfloat16
+        weight = weight.detach().float()
+        scale = weight.abs().amax(dim=1).clamp(min=1e-12) / 127.0
+        scale = scale.to(dtype)
+        self.qweight = torch.clamp(torch.round(weight / scale.float()[:, None]), -127, 127).to(torch.int8)
+        self.scale = scale
+        self.bias = None if bias is None else bias.detach().to(dtype)
+        self.portable = portable or weight.device.type != "cpu"
+
+    def dequantize(self):
+        return self.qweight.to(self.scale.dtype) * self.scale[:, None]
+
+    def rows(self, ids):
+        """Rows `ids` of the weight, expanded (for a tied input embedding)."""
+        return self.qweight[ids].to(self.scale.dtype) * self.scale[ids, None]
+
+    def __call__(self, x):
+        import torch
+        import torch.nn.functional as F
+
+        x = x.to(self.scale.dtype)
+        if self.portable:
+            return F.linear(x, self.dequantize(), self.bias)
+        out = torch.ops.aten._weight_int8pack_mm(x, self.qweight, self.scale)
+        return out if self.bias is None else out + self.bias
+
+    @property
+    def nbytes(self) -> int:
+        return self.qweight.numel() + self.scale.numel() * self.scale.element_size()
+
+
+def quantize_int4(weight, group_size: int = GROUP_SIZE, dtype=None):
+    """(q, scale, minimum) of `weight` [N, K]: q in 0..15, w ~= q * scale + minimum per group.
+
+    Scale and minimum are rounded to `dtype` first and q is chosen against the rounded values, so
+    what the kernel reconstructs is the nearest grid point it can represent.
+    """
+    import torch
+
+    dtype = dtype or torch.bfloat16
+    n, k = weight.shape
+    groups = weight.detach().float().reshape(n, k // group_size, group_size)
+    low = groups.amin(dim=-1, keepdim=True)
+    high = groups.amax(dim=-1, keepdim=True)
+    scale = ((high - low) / 15.0).clamp(min=1e-12).to(dtype).float()
+    low = low.to(dtype).float()
+    q = torch.clamp(torch.round((groups - low) / scale), 0, 15).to(torch.int32)
+    return q.reshape(n, k), scale.reshape(n, -1), low.reshape(n, -1)
+
+
+def int4_supported(weight, group_size: int = GROUP_SIZE) -> bool:
+    n, k = weight.shape
+    return k % group_size == 0 and n % 16 == 0 and k >= group_size
+
+
+class Int4Linear:
+    """4-bit weights in groups along the input dimension, each with a scale and a minimum."""
+
+    kind = "int4"
+
+    def __init__(self, weight, bias=None, dtype=None, group_size: int = GROUP_SIZE, portable: bool = False):
+        import torch
+
+        dtype = dtype or torch.bfloat16
+        self.group_size = group_size
+        self.out_features, self.in_features = weight.shape
+        q, scale, low = quantize_int4(weight, group_size, dtype)
+        self.bias = None if bias is None else bias.detach().to(dtype)
+        self.portable = portable or weight.device.type != "cpu"
+        if self.portable:
+            # Two 4-bit values per byte, expanded on the fly.
+            self.packed = (q[:, 0::2] | (q[:, 1::2] << 4)).to(torch.uint8)
+            self.scale, self.low = scale.to(dtype), low.to(dtype)
+        else:
+            # The packed CPU kernel computes (q - 8) * scale + zero, so zero = minimum + 8 * scale.
+            zero = low + 8 * scale
+            self.scales_and_zeros = torch.stack([scale, zero], dim=-1).transpose(0, 1).contiguous().to(dtype)
+            self.packed = torch.ops.aten._convert_weight_to_int4pack_for_cpu(q.contiguous(), 1)
+
+    def dequantize(self):
+        import torch
+
+        if not self.portable:
+            eye = torch.eye(self.in_features, dtype=self.scales_and_zeros.dtype)
+            return self._packed_matmul(eye).T.contiguous()
+        q = torch.stack([self.packed & 0x0F, self.packed >> 4], dim=-1).reshape(self.out_features, self.in_features)
+        groups = q.float().reshape(self.out_features, -1, self.group_size)
+        weight = groups * self.scale.float()[..., None] + self.low.float()[..., None]
+        return weight.reshape(self.out_features, self.in_features)
+
+    def _packed_matmul(self, x):
+        import torch
+
+        return torch.ops.aten._weight_int4pack_mm_for_cpu(x, self.packed, self.group_size, self.scales_and_zeros)
+
+    def __call__(self, x):
+        import torch.nn.functional as F
+
+        if self.portable:
+            x = x.to(self.scale.dtype)
+            return F.linear(x, self.dequantize().to(x.dtype), self.bias)
+        out = self._packed_matmul(x.to(self.scales_and_zeros.dtype))
+        return out if self.bias is None else out + self.bias
+
+    @property
+    def nbytes(self) -> int:
+        if self.portable:
+            return self.packed.numel() + 2 * self.scale.numel() * self.scale.element_size()
+        return self.packed.numel() + self.scales_and_zeros.numel() * self.scales_and_zeros.element_size()
+
+
+def cpu_has_vnni() -> bool:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as info:
+            flags = info.read(200_000)
+    except OSError:
+        return False
+    return "avx512_vnni" in flags or "avx_vnni" in flags
+
+
+def dynamic_int8_available() -> bool:
+    """Whether PyTorch's fbgemm int8 kernels are here (x86 builds; quantizes activations per call)."""
+    import torch
+
+    return "fbgemm" in torch.backends.quantized.supported_engines
+
+
+class DynamicInt8Linear:
+    """int8 weights (one scale per row) times activations quantized to int8 on each call (fbgemm).
+
+    The fastest int8 matmul PyTorch has on x86 CPUs, for one token and for many.
+    """
+
+    kind = "int8"
+
+    def __init__(self, weight, bias=None):
+        import warnings
+
+        import torch
+
+        weight = weight.detach().float().contiguous()
+        scale = (weight.abs().amax(dim=1).clamp(min=1e-12) / 127.0).double()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # quantized tensors are deprecated for new code, not yet removed
+            qweight = torch.quantize_per_channel(weight, scale, torch.zeros_like(scale, dtype=torch.long), 0, torch.qint8)
+            self.packed = torch.ops.quantized.linear_prepack(qweight, None if bias is None else bias.detach().float())
+        self.shape = tuple(weight.shape)
+        self.has_bias = bias is not None
+        # 7-bit activations avoid int16 overflow in fbgemm's AVX2 path; with VNNI 8 bits are exact.
+        self.reduce_range = not cpu_has_vnni()
+
+    def __call__(self, x):
+        import torch
+
+        return torch.ops.quantized.linear_dynamic(x.float(), self.packed, self.reduce_range)
+
+    @property
+    def nbytes(self) -> int:
+        return self.shape[0] * self.shape[1] + self.shape[0] * 4
+
+
+def make_linear(weight, bias, scheme: str, dtype, portable: bool = False):
+    """A layer for `weight` [N, K] under `scheme` ('none', 'int8', 'int4').
+
+    A shape the 4-bit kernel cannot take (input size not a multiple of the group) gets int8.
+    """
+    if scheme == "int4" and int4_supported(weight):
+        return Int4Linear(weight, bias, dtype=dtype, portable=portable)
+    if scheme in ("int4", "int8"):
+        return Int8Linear(weight, bias, dtype=dtype, portable=portable)
+    return DenseLinear(weight.detach().to(dtype).contiguous(), None if bias is None else bias.detach().to(dtype))

@@ -1,0 +1,258 @@
+"""Generation speed and quality against llama.cpp, on the default chat model, in one run.
+
+    python -m pytest tests/benchmarks/bench_generation.py -s
+    python tests/benchmarks/bench_generation.py [--quant int4,int8,none] [--threads 2] [--skip-quality]
+
+llama.cpp runs through llama-cpp-python, which is not a dependency of Fireside: install it into its
+own environment (`python -m venv llama-venv && llama-venv/bin/pip install llama-cpp-python`) and
+point LLAMA_CPP_PYTHON at that environment's python. Without it the llama.cpp rows are skipped
+and say so.
+
+Both engines run in their own process (so peak memory is each one's own), with the same number
+of threads, on the same token ids: a short chat prompt and a ~1,000-token one, greedy, 128 new
+tokens at most, the key/value cache cleared before each measured run (no prompt reuse), after one
+warm-up run. Time to first token (TTFT) counts from the call to the first token being chosen.
+
+Quality: greedy replies (32 tokens) of the quantized engine against full precision on a fixed set
+of prompts, and perplexity on a text none of the models was tuned on (this project's README)
+against transformers' float32 model.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+NEW_TOKENS = 128
+# Both engines use OpenMP; both get the wait policy Fireside sets for itself (see models/__init__.py).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+SHORT_PROMPT = "Write a long story about a lighthouse keeper who finds a message in a bottle."
+QUALITY_PROMPTS = [
+    "What is the capital of France?",
+    "Explain photosynthesis to a ten-year-old.",
+    "Give me three tips for a good night's sleep.",
+    "Write a haiku about autumn leaves.",
+    "What is the difference between a list and a tuple in Python?",
+    "Translate 'good morning' into Spanish and German.",
+    "Why is the sky blue?",
+    "Suggest a name for a bakery that sells only bread.",
+    "How do I boil an egg?",
+    "Summarise the plot of Romeo and Juliet in two sentences.",
+    "What are the planets of the solar system?",
+    "Write a short thank-you note to a colleague.",
+]
+
+LLAMA_SCRIPT = r"""
+import json, resource, sys, time
+from llama_cpp import Llama
+spec = json.loads(sys.stdin.read())
+started = time.perf_counter()
+llm = Llama(model_path=spec["gguf"], n_ctx=4096, n_threads=spec["threads"], n_threads_batch=spec["threads"],
+            n_batch=512, verbose=False)
+load_s = time.perf_counter() - started
+rows = []
+for name, ids in spec["prompts"].items():
+    for measured in (False, True):
+        llm.reset()
+        began = time.perf_counter()
+        first = None
+        count = 0
+        for token in llm.generate(ids, temp=0.0, top_k=1, repeat_penalty=1.0, reset=True):
+            now = time.perf_counter()
+            if first is None:
+                first = now
+            count += 1
+            if token == llm.token_eos() or count >= spec["new_tokens"]:
+                break
+        end = time.perf_counter()
+        if measured:
+            rows.append({"prompt": name, "prompt_tokens": len(ids), "new_tokens": count, "ttft_s": first - began,
+                         "tokens_per_s": (count - 1) / (end - first) if count > 1 else 0.0})
+print(json.dumps({"load_s": load_s, "rows": rows,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def default_model_paths() -> tuple[Path, Path | None]:
+    from models import bundled
+
+    return bundled.ensure_chat_model(), bundled.locate().chat_gguf
+
+
+def build_prompts(model_dir: Path) -> dict[str, list[int]]:
+    from models.loading import load_tokenizer
+
+    tokenizer = load_tokenizer(model_dir)
+
+    def chat(text):
+        ids = tokenizer.apply_chat_template([{"role": "user", "content": text}], add_generation_prompt=True, tokenize=True)
+        return list(ids["input_ids"] if hasattr(ids, "keys") else ids)
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    body = tokenizer.decode(tokenizer.encode(readme * 4, add_special_tokens=False)[:960])
+    return {"short": chat(SHORT_PROMPT), "1k": chat(body + "\n\nSummarise the text above in three sentences.")}
+
+
+# -- Fireside's engine, in its own process -----------------------------------------------------
+def run_fireside(model_dir: Path, prompts: dict, quant: str, threads: int) -> dict:
+    import resource
+    import time
+
+    from models.generation import GenerationSettings, Generator  # before torch: sets the OpenMP wait policy
+
+    import torch
+
+    torch.set_num_threads(threads)
+
+    started = time.perf_counter()
+    generator = Generator.load(model_dir, quantization=quant)
+    load_s = time.perf_counter() - started
+    settings = GenerationSettings(temperature=0, repetition_penalty=1.0, max_new_tokens=NEW_TOKENS)
+    rows = []
+    for name, ids in prompts.items():
+        for measured in (False, True):
+            generator.reset_cache()
+            stats = generator.generate(ids, settings).stats
+            if measured:
+                rows.append({"prompt": name, "prompt_tokens": len(ids), "new_tokens": stats.new_tokens,
+                             "ttft_s": stats.ttft_s, "tokens_per_s": stats.tokens_per_s})
+    return {"load_s": load_s, "rows": rows, "backend": generator.backend,
+            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def run_quality(model_dir: Path, quants: list[str], threads: int) -> dict:
+    """Greedy agreement with full precision, and perplexity against transformers' float32 model."""
+    import math
+
+    from models.generation import GenerationSettings, Generator
+    from models.loading import load_causal_lm
+
+    import torch
+
+    torch.set_num_threads(threads)
+
+    model, tokenizer = load_causal_lm(model_dir, dtype=torch.float32)
+    text_ids = tokenizer.encode((ROOT / "README.md").read_text(encoding="utf-8"), add_special_tokens=False)[:1024]
+    ids = torch.tensor(text_ids)
+    with torch.inference_mode():
+        logits = model(ids[None]).logits[0]
+    reference_ppl = math.exp(torch.nn.functional.cross_entropy(logits[:-1].float(), ids[1:]).item())
+
+    settings = GenerationSettings(temperature=0, repetition_penalty=1.0, max_new_tokens=32)
+    full = Generator.load(model_dir, quantization="none")
+    prompts = [full.chat_prompt_ids([{"role": "user", "content": p}]) for p in QUALITY_PROMPTS]
+    reference = [full.generate(p, settings).text for p in prompts]
+    result = {"reference_ppl": reference_ppl, "text_tokens": len(text_ids), "prompts": len(prompts), "quants": {}}
+    for quant in quants:
+        generator = full if quant == "none" else Generator.load(model_dir, quantization=quant)
+        replies = [generator.generate(p, settings).text for p in prompts]
+        decoder = generator.decoder
+        decoder.release()
+        with torch.inference_mode():
+            scored = torch.cat([decoder.forward(ids[i:i + 256], i, all_positions=True) for i in range(0, len(ids), 256)])
+        generator.reset_cache()
+        ppl = math.exp(torch.nn.functional.cross_entropy(scored[:-1], ids[1:]).item())
+        result["quants"][quant] = {"greedy_matches": sum(a == b for a, b in zip(replies, reference)), "ppl": ppl}
+    return result
+
+
+# -- llama.cpp, through llama-cpp-python in its own environment -------------------------------
+def llama_python() -> str | None:
+    path = os.environ.get("LLAMA_CPP_PYTHON")
+    return path if path and Path(path).exists() else None
+
+
+def run_llama(python: str, gguf: Path, prompts: dict, threads: int) -> dict:
+    spec = {"gguf": str(gguf), "prompts": prompts, "threads": threads, "new_tokens": NEW_TOKENS}
+    done = subprocess.run([python, "-c", LLAMA_SCRIPT], input=json.dumps(spec), capture_output=True, text=True, timeout=1800)
+    if done.returncode != 0:
+        raise RuntimeError(f"llama-cpp-python failed: {done.stderr.strip()[-500:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def in_subprocess(*args: str) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    done = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, timeout=1800, env=env, cwd=ROOT)
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr.strip()[-2000:])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# -- the report -------------------------------------------------------------------------------
+def table(results: dict[str, dict]) -> str:
+    lines = [f"{'engine':<22}{'prompt':>7}{'prompt tok':>11}{'new tok':>8}{'tok/s':>9}{'TTFT ms':>10}{'peak MB':>9}{'load s':>8}"]
+    for engine, result in results.items():
+        for row in result["rows"]:
+            lines.append(f"{engine:<22}{row['prompt']:>7}{row['prompt_tokens']:>11}{row['new_tokens']:>8}"
+                         f"{row['tokens_per_s']:>9.1f}{row['ttft_s'] * 1000:>10.1f}{result['peak_mb']:>9.0f}{result['load_s']:>8.2f}")
+    reference = results.get("llama.cpp Q4_1")
+    if reference:
+        lines.append("")
+        lines.append("ratios against llama.cpp (tok/s: higher is better; TTFT: lower is better)")
+        by_prompt = {row["prompt"]: row for row in reference["rows"]}
+        for engine, result in results.items():
+            if result is reference:
+                continue
+            for row in result["rows"]:
+                ref = by_prompt[row["prompt"]]
+                lines.append(f"{engine:<22}{row['prompt']:>7}  tok/s x{row['tokens_per_s'] / ref['tokens_per_s']:.2f}"
+                             f"   TTFT x{row['ttft_s'] / ref['ttft_s']:.2f}")
+    return "\n".join(lines)
+
+
+def benchmark(quants: list[str], threads: int, quality: bool = True) -> str:
+    model_dir, gguf = default_model_paths()
+    prompts = build_prompts(model_dir)
+    results: dict[str, dict] = {}
+    python = llama_python()
+    notes = []
+    if python and gguf:
+        results["llama.cpp Q4_1"] = run_llama(python, gguf, prompts, threads)
+    else:
+        notes.append("llama.cpp: skipped (set LLAMA_CPP_PYTHON to the python of an environment with llama-cpp-python)")
+    for quant in quants:
+        results[f"fireside {quant}"] = in_subprocess("--engine", str(model_dir), quant, str(threads))
+    report = [f"threads: {threads}, new tokens: {NEW_TOKENS} (greedy), cache cleared before each run, "
+              f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}", table(results)]
+    if quality:
+        q = in_subprocess("--quality", str(model_dir), ",".join(x for x in quants), str(threads))
+        report.append("")
+        report.append(f"quality: perplexity on {q['text_tokens']} tokens of README.md, transformers float32: {q['reference_ppl']:.3f}")
+        for quant, row in q["quants"].items():
+            change = 100 * (row["ppl"] / q["reference_ppl"] - 1)
+            report.append(f"  {quant:<5} perplexity {row['ppl']:.3f} ({change:+.2f}%), greedy 32 tokens equal to full "
+                          f"precision in {row['greedy_matches']}/{q['prompts']} prompts")
+    return "\n".join(report + notes)
+
+
+def test_generation_benchmark():
+    print()
+    print(benchmark(os.environ.get("BENCH_QUANTS", "int4,int8,none").split(","), int(os.environ.get("BENCH_THREADS", "2"))))
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--engine":
+        model_dir, quant, threads = argv[1], argv[2], int(argv[3])
+        print(json.dumps(run_fireside(Path(model_dir), build_prompts(Path(model_dir)), quant, threads)))
+        return 0
+    if argv and argv[0] == "--quality":
+        print(json.dumps(run_quality(Path(argv[1]), argv[2].split(","), int(argv[3]))))
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quant", default="int4,int8,none")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--skip-quality", action="store_true")
+    args = parser.parse_args(argv)
+    print(benchmark(args.quant.split(","), args.threads, quality=not args.skip_quality))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    raise SystemExit(main())
