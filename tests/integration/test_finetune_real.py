@@ -29,7 +29,7 @@ def test_classifier_from_files_learns_a_separable_task(cli, tmp_path, encoder_pa
 
     model, tokenizer = load_sequence_classifier(entry.path)
     with torch.no_grad():
-        logits = model(**tokenizer(["a wonderful and lovely film", "a horrible awful dinner"],
+        logits = model(**tokenizer(["what a lovely happy day", "what a sad horrible day"],
                                    return_tensors="pt", padding=True)).logits
     assert [model.config.id2label[i] for i in logits.argmax(-1).tolist()] == ["positive", "negative"]
 
@@ -54,7 +54,8 @@ def test_lora_chat_job_loss_falls_and_the_merged_model_chats(cli, tmp_path, defa
 
     entry = Registry().get("colours")
     assert entry.kind == "chat" and entry.provenance["lora"] is True
-    generator = Generator.load(entry.path, name="colours")
+    # Unquantized: a few LoRA steps move the weights by less than int8 quantization can show.
+    generator = Generator.load(entry.path, name="colours", quantization="none")
     ids = generator.chat_prompt_ids([{"role": "user", "content": "Which colour is number 7?"}])
     reply = generator.generate(ids, GenerationSettings(temperature=0, max_new_tokens=12)).text
     assert "Number 7 is" in reply
