@@ -94,8 +94,9 @@ class Generator:
         dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
         model, tokenizer = load_causal_lm(path, device=device, dtype=dtype)
         generator = cls(model, tokenizer, name=name or Path(path).name, device=device, quantization=quantization)
-        if generator.decoder is not None and generator.quantization != "none":
-            # The lean decoder holds its own compact copy of every weight; drop transformers' copy.
+        if generator.decoder is not None:
+            # The lean decoder holds its own copy of every weight (sharing what it can); drop
+            # transformers' copy. The model object stays for its config.
             model.to("meta")
         return generator
 
