@@ -32,9 +32,9 @@ CHECKPOINT_EVERY_S = 600
 TRAINING_EFFICIENCY = {"cpu": 0.30, "cuda": 0.35, "mps": 0.25}
 MEMORY_HEADROOM = 0.85
 # A classifier gets about this many optimizer updates, or one pass over the data when that is more:
-# a pretrained encoder with a fresh head settles in 15-30 updates of 32 rows at the raised learning
-# rate with warm-up (measured on topic and sentiment data); more passes mostly cost time.
-MIN_UPDATES = 16
+# a pretrained encoder with a fresh head settles in about 30 updates at the raised learning rate
+# with warm-up (measured on topic and sentiment data); more passes mostly cost time.
+MIN_UPDATES = 30
 
 
 @dataclass
