@@ -22,13 +22,10 @@ router = APIRouter()
 
 
 def _classify_parts():
-    """(classifier_spec, list_classifiers, build_classifier), or a 501 if this build has no classification."""
-    try:
-        from desktop.store.classifiers import classifier_spec, list_classifiers
-        from models.classify import build_classifier
-    except ImportError as exc:
-        raise APIError(501, f"Classification is not available in this version of Fireside ({exc}).",
-                       code="classify_unavailable") from exc
+    """(classifier_spec, list_classifiers, build_classifier), imported when first asked for."""
+    from desktop.store.classifiers import classifier_spec, list_classifiers
+    from models.classify import build_classifier
+
     return classifier_spec, list_classifiers, build_classifier
 
 

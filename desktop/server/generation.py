@@ -55,6 +55,7 @@ class GenerationJob:
     stop_hit: bool = False
     finished: bool = False
     queued_at: float = field(default_factory=time.monotonic)
+    client_checked_at: float = 0.0  # event-loop time of the last look at whether the client is still there
 
     def emit(self, kind: str, value=None) -> None:
         try:
@@ -199,14 +200,22 @@ def submit(state, job: GenerationJob) -> None:
 
 
 async def next_event(request: Request, job: GenerationJob):
-    """The job's next event, giving up (and stopping the job) if the client goes away meanwhile."""
+    """The job's next event, giving up (and stopping the job) if the client goes away meanwhile.
+
+    The client is checked at least every DISCONNECT_POLL_S, also while events keep arriving
+    faster than that (a fast model streaming into a non-streamed reply).
+    """
+    loop = asyncio.get_running_loop()
     while True:
+        if loop.time() - job.client_checked_at >= DISCONNECT_POLL_S:
+            job.client_checked_at = loop.time()
+            if await request.is_disconnected():
+                job.stop_event.set()
+                raise ClientGone()
         try:
             return await asyncio.wait_for(job.events.get(), DISCONNECT_POLL_S)
         except TimeoutError:
-            if await request.is_disconnected():
-                job.stop_event.set()
-                raise ClientGone() from None
+            continue
 
 
 async def wait_until_ready(request: Request, job: GenerationJob) -> None:

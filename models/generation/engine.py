@@ -55,12 +55,14 @@ def _eos_ids(model, tokenizer) -> set[int]:
 class Generator:
     """One loaded chat model. One generation at a time (a second caller waits for the first).
 
-    `quantization` is "auto" (4-bit weights on a CPU, full precision on a GPU), "none", "int8"
-    or "int4". Llama-family models run on a lean decoder (models.generation.fast_decoder); other
+    `quantization` is "auto" (on a CPU: 4-bit for weights that came from a 4-bit GGUF, such as the
+    bundled model, 8-bit for any other; full precision on a GPU), "none", "int8" or "int4".
+    Llama-family models run on a lean decoder (models.generation.fast_decoder); other
     architectures run through transformers in full precision.
     """
 
-    def __init__(self, model, tokenizer, name: str = "", device: str = "cpu", quantization: str = "auto"):
+    def __init__(self, model, tokenizer, name: str = "", device: str = "cpu", quantization: str = "auto",
+                 four_bit_source: bool = False):
         from models.generation.backends import FastRunner, TransformersRunner
         from models.generation.fast_decoder import CALIBRATION_TEXT, FastDecoder, unsupported_reason
         from models.generation.quantize import resolve_quantization
@@ -70,7 +72,7 @@ class Generator:
         self.name = name
         self.device = str(device)
         device_type = self.device.split(":")[0]
-        self.quantization = resolve_quantization(quantization, device_type)
+        self.quantization = resolve_quantization(quantization, device_type, four_bit_source)
         self.eos_ids = _eos_ids(model, tokenizer)
         self._lock = threading.Lock()
         reason = unsupported_reason(model.config)
@@ -91,11 +93,15 @@ class Generator:
     def load(cls, path: Path, name: str = "", device: str = "cpu", quantization: str = "auto") -> "Generator":
         import torch
 
+        from models.generation.quantize import converted_from_4bit_gguf
+
         dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
         model, tokenizer = load_causal_lm(path, device=device, dtype=dtype)
-        generator = cls(model, tokenizer, name=name or Path(path).name, device=device, quantization=quantization)
-        if generator.decoder is not None and generator.quantization != "none":
-            # The lean decoder holds its own compact copy of every weight; drop transformers' copy.
+        generator = cls(model, tokenizer, name=name or Path(path).name, device=device, quantization=quantization,
+                        four_bit_source=converted_from_4bit_gguf(path))
+        if generator.decoder is not None:
+            # The lean decoder holds its own copy of every weight (sharing what it can); drop
+            # transformers' copy. The model object stays for its config.
             model.to("meta")
         return generator
 

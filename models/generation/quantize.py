@@ -21,17 +21,34 @@ GROUP_SIZE = 32
 QUANTIZATIONS = ("auto", "none", "int8", "int4")
 
 
-def resolve_quantization(quantization: str, device: str) -> str:
-    """The scheme 'auto' stands for on `device`: 4-bit weights on a CPU, full precision elsewhere.
+def resolve_quantization(quantization: str, device: str, four_bit_source: bool = False) -> str:
+    """The scheme 'auto' stands for on `device`.
 
     A GPU has the bandwidth to spare and fast bfloat16 matmuls, so it keeps every bit; a CPU is
-    bound by how many bytes each token reads.
+    bound by how many bytes each token reads. There, weights that came from a 4-bit GGUF go back
+    to 4 bits with nothing lost; any other weights (a fine-tuned model above all, whose changes
+    are often smaller than a 4-bit step) get 8 bits, which keeps what the training taught.
     """
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"unknown quantization {quantization!r}; choose one of {', '.join(QUANTIZATIONS)}")
     if quantization != "auto":
         return quantization
-    return "int4" if device == "cpu" else "none"
+    if device != "cpu":
+        return "none"
+    return "int4" if four_bit_source else "int8"
+
+
+def converted_from_4bit_gguf(folder) -> bool:
+    """Whether a model folder holds weights Fireside converted from a 4-bit (Q4_*) GGUF file."""
+    import json
+    from pathlib import Path
+
+    marker = Path(folder) / "fireside-converted.json"
+    try:
+        source = json.loads(marker.read_text(encoding="utf-8")).get("source", "")
+    except (OSError, ValueError):
+        return False
+    return ".Q4_" in Path(source).name.upper().replace("-Q4_", ".Q4_")
 
 
 class DenseLinear:

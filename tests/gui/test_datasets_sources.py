@@ -10,7 +10,7 @@ def page(main_window):
 
 
 def test_rows_from_chat_conversations(page, qtbot):
-    conversations = pytest.importorskip("desktop.store.conversations")
+    from desktop.store import conversations
 
     db = page.db
     first = conversations.create_conversation(db, "Capitals", system_prompt="Answer in one word.")
@@ -43,7 +43,7 @@ def test_rows_from_chat_conversations(page, qtbot):
 
 
 def test_rows_from_a_classifiers_corrections_and_examples(page, qtbot):
-    classifiers = pytest.importorskip("desktop.store.classifiers")
+    from desktop.store import classifiers
 
     db = page.db
     spam = classifiers.create_classifier(db, "Spam filter", ["spam", "ham"])

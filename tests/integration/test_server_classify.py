@@ -1,22 +1,10 @@
-"""POST /v1/classify with the default encoder, once the classification feature is part of the build."""
+"""POST /v1/classify with the default encoder."""
 import httpx
 import pytest
 
 from models import bundled
 from models.registry import Registry
 from tests.server_setup import running_server
-
-
-def classify_built() -> bool:
-    try:
-        from desktop.store.classifiers import classifier_spec  # noqa: F401
-        from models.classify import build_classifier  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-pytestmark = pytest.mark.skipif(not classify_built(), reason="the classification feature is not in this build")
 
 
 @pytest.fixture(scope="module")

@@ -92,12 +92,20 @@ def test_int4_holds_a_4bit_grid_exactly_and_packed_equals_portable():
     torch.testing.assert_close(int8(x).float(), int8_portable(x).float(), atol=2e-2, rtol=2e-2)
 
 
-def test_quantization_setting():
-    assert resolve_quantization("auto", "cpu") == "int4"
-    assert resolve_quantization("auto", "cuda") == "none"
+def test_quantization_setting(tmp_path):
+    from models.generation.quantize import converted_from_4bit_gguf
+
+    assert resolve_quantization("auto", "cpu", four_bit_source=True) == "int4"
+    assert resolve_quantization("auto", "cpu") == "int8"  # fine-tuned weights: 4 bits would erase the training
+    assert resolve_quantization("auto", "cuda", four_bit_source=True) == "none"
     assert resolve_quantization("int8", "cuda") == "int8"
     with pytest.raises(ValueError, match="unknown quantization"):
         resolve_quantization("int3", "cpu")
+    assert not converted_from_4bit_gguf(tmp_path)
+    (tmp_path / "fireside-converted.json").write_text('{"source": "x/SmolLM2-135M-Instruct.Q4_1.gguf"}')
+    assert converted_from_4bit_gguf(tmp_path)
+    (tmp_path / "fireside-converted.json").write_text('{"source": "x/model.Q8_0.gguf"}')
+    assert not converted_from_4bit_gguf(tmp_path)
 
 
 def test_seeded_sampling_reproduces_transformers_generate(tmp_path):

@@ -205,22 +205,6 @@ def test_embeddings_refuse_what_they_cannot_do(client, server, tiny):
 
 
 # -- classify -------------------------------------------------------------------------------------
-def _classify_available() -> bool:
-    try:
-        import desktop.store.classifiers  # noqa: F401
-        import models.classify  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(_classify_available(), reason="classification is built in: tested for real elsewhere")
-def test_classify_without_the_classify_feature_says_so(server):
-    response = post(server, "/classify", json={"input": ["hello"], "labels": ["greeting", "farewell"]})
-    assert_openai_error(response, 501, "classify_unavailable")
-    assert_openai_error(httpx.get(server.address + "/classifiers"), 501, "classify_unavailable")
-
-
 def test_classify_checks_its_body_first(server):
     assert_openai_error(post(server, "/classify", json={"input": ["hello"]}), 400)
     assert_openai_error(post(server, "/classify", json={"input": ["x"], "labels": ["a", "a"]}), 400)
