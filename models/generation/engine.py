@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 from models.errors import ModelError
-from models.loading import load_causal_lm
+from models.loading import load_causal_lm, load_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +56,14 @@ class Generator:
     """One loaded chat model. One generation at a time (a second caller waits for the first).
 
     `quantization` is "auto" (on a CPU: 4-bit for weights that came from a 4-bit GGUF, such as the
-    bundled model, 8-bit for any other; full precision on a GPU), "none", "int8" or "int4".
+    bundled model, and for a LoRA fine-tune of such a model, whose adapters then run apart from its
+    4-bit base; 8-bit for any other; full precision on a GPU), "none", "int8" or "int4".
     Llama-family models run on a lean decoder (models.generation.fast_decoder); other
     architectures run through transformers in full precision.
     """
 
     def __init__(self, model, tokenizer, name: str = "", device: str = "cpu", quantization: str = "auto",
-                 four_bit_source: bool = False):
+                 four_bit_source: bool = False, adapter=None):
         from models.generation.backends import FastRunner, TransformersRunner
         from models.generation.fast_decoder import CALIBRATION_TEXT, FastDecoder, unsupported_reason
         from models.generation.quantize import resolve_quantization
@@ -79,6 +80,8 @@ class Generator:
         if reason is None:
             calibration = list(tokenizer.encode(CALIBRATION_TEXT))
             self.decoder = FastDecoder(model, self.quantization, self.device, calibration_ids=calibration)
+            if adapter is not None:
+                self.decoder.add_adapter(adapter)
             if device_type == "cuda":
                 self.decoder.capture_graph()
             self.runner = FastRunner(self.decoder)
@@ -86,19 +89,33 @@ class Generator:
             if self.quantization != "none":
                 log.info("%s: %s runs through transformers in full precision", name, reason)
                 self.quantization = "none"
+            if adapter is not None:
+                raise ModelError(f"{name}: its adapters need the lean decoder, which does not run {reason}")
             self.decoder = None
             self.runner = TransformersRunner(model, self.device)
+        self.adapter = adapter is not None  # a LoRA fine-tune run on its 4-bit base, adapters apart
 
     @classmethod
     def load(cls, path: Path, name: str = "", device: str = "cpu", quantization: str = "auto") -> "Generator":
         import torch
 
-        from models.generation.quantize import converted_from_4bit_gguf
+        from models.generation.lora import find_adapter
+        from models.generation.quantize import converted_from_4bit_gguf, resolve_quantization
 
         dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
-        model, tokenizer = load_causal_lm(path, device=device, dtype=dtype)
+        device_type = str(device).split(":")[0]
+        adapter = find_adapter(path)
+        if adapter is not None and resolve_quantization(
+            quantization, device_type, four_bit_source=converted_from_4bit_gguf(adapter.base_path)
+        ) != "int4":
+            adapter = None  # the merged weights serve every other precision as they are
+        if adapter is not None:
+            model, _ = load_causal_lm(adapter.base_path, device=device, dtype=dtype)
+            tokenizer = load_tokenizer(path)
+        else:
+            model, tokenizer = load_causal_lm(path, device=device, dtype=dtype)
         generator = cls(model, tokenizer, name=name or Path(path).name, device=device, quantization=quantization,
-                        four_bit_source=converted_from_4bit_gguf(path))
+                        four_bit_source=adapter is not None or converted_from_4bit_gguf(path), adapter=adapter)
         if generator.decoder is not None:
             # The lean decoder holds its own copy of every weight (sharing what it can); drop
             # transformers' copy. The model object stays for its config.

@@ -10,7 +10,9 @@ model and runs the same computation with fewer, larger operations:
   a permutation applied to both q and k);
 * keys and values go into a preallocated cache that grows in large steps, and decoding attends
   to it with grouped query heads folded into the query length (no mask, no copies);
-* the weights may be held as int8 or 4-bit groups (see quantize.py).
+* the weights may be held as int8 or 4-bit groups (see quantize.py); then the output layer's
+  best candidates are scored again against exact rows, so that a near tie between two tokens is
+  decided as the full-precision model decides it.
 
 `forward(ids, start)` computes the positions start..start+len(ids)-1, writes their keys and values
 to the cache, and returns the logits of the last position. The cache keeps what it holds, so a
@@ -20,11 +22,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from models.generation.quantize import DynamicInt8Linear, Int8Linear, dynamic_int8_available, make_linear
+from models.generation.quantize import DynamicInt8Linear, GroupInt8Rows, dynamic_int8_available, make_linear
 
 SUPPORTED_TYPES = ("llama", "mistral", "qwen2", "qwen3")
 STATIC_ROPE_TYPES = ("default", "linear", "llama3", "yarn")
 CACHE_STEP = 512
+# A quantized output layer ranks tokens approximately; the best this many are scored again exactly.
+RESCORED_TOKENS = 64
 SMOOTH_ALPHA = 0.3
 # Ordinary text of several kinds, to measure the range of the final hidden state (see _smooth_head).
 CALIBRATION_TEXT = (
@@ -66,6 +70,7 @@ class _Layer:
     mlp_norm: object
     gate_up: object
     down: object
+    down_in: int  # the width of the MLP's inner layer
 
 
 def _interleave_rows(weight, n_heads: int, head_dim: int):
@@ -160,11 +165,12 @@ class FastDecoder:
                 mlp_norm=norm(block.post_attention_layernorm),
                 gate_up=linear(torch.cat([mlp.gate_proj.weight.detach().float(), mlp.up_proj.weight.detach().float()])),
                 down=linear(mlp.down_proj.weight.detach().float()),
+                down_in=mlp.down_proj.weight.shape[1],
             ))
-        self.final_norm = norm(base.norm)
+        self.final_norm = self.head_norm = norm(base.norm)
         head_weight = hf_model.lm_head.weight.detach().float()
         # The output layer is the largest single matrix (a fifth of a 135M model); int8 per row keeps
-        # its ranking of tokens intact where 4 bits would not.
+        # its ranking of tokens close where 4 bits would not, and the exact rows settle the rest.
         if head_scheme is None:
             head_scheme = "int8" if self.scheme in ("int8", "int4") else "none"
         if head_scheme == "int8" and dev.type == "cpu" and not portable and dynamic_int8_available():
@@ -172,13 +178,39 @@ class FastDecoder:
         else:
             self.lm_head = make_linear(head_weight.to(dev), None, head_scheme, dtype, portable)
         tied = hf_model.lm_head.weight.data_ptr() == base.embed_tokens.weight.data_ptr()
-        if tied and isinstance(self.lm_head, Int8Linear):
-            self.embed = self.lm_head.rows
-        elif self.scheme != "none":
-            self.embed = Int8Linear(base.embed_tokens.weight.to(dev), dtype=dtype, portable=True).rows
-        else:
+        self.exact_head = None
+        if head_scheme != "none":
+            self.exact_head = GroupInt8Rows(head_weight.to(dev))
+        if self.scheme == "none":
             table = base.embed_tokens.weight.detach().to(dev, dtype)
             self.embed = lambda ids: table[ids]
+        elif tied and self.exact_head is not None:
+            self.embed = self.exact_head.rows
+        else:
+            self.embed = GroupInt8Rows(base.embed_tokens.weight.to(dev)).rows
+
+    def add_adapter(self, adapter) -> None:
+        """Add a LoRA fine-tune's adapters (models.generation.lora.Adapter) to the base layers."""
+        from models.generation.lora import WithAdapter, stacked
+
+        h, kv, hd = self.n_heads, self.n_kv, self.head_dim
+        for index, layer in enumerate(self.layers):
+            def part(module, heads=None):
+                pair = adapter.pair(index, module)
+                if pair is None or heads is None:
+                    return pair
+                return pair[0], _interleave_rows(pair[1], heads, hd)  # as the q/k rows were reordered
+
+            fused = {
+                "qkv": stacked([part("q_proj", h), part("k_proj", kv), part("v_proj")], [h * hd, kv * hd, kv * hd]),
+                "out": stacked([part("o_proj")], [self.hidden]),
+                "gate_up": stacked([part("gate_proj"), part("up_proj")], [layer.down_in, layer.down_in]),
+                "down": stacked([part("down_proj")], [self.hidden]),
+            }
+            for name, low_rank in fused.items():
+                if low_rank is not None:
+                    down, up = low_rank
+                    setattr(layer, name, WithAdapter(getattr(layer, name), down.to(self.device), up.to(self.device)))
 
     def _smooth_head(self, weight, calibration_ids: list[int] | None) -> None:
         """The output layer as fbgemm int8, with its input smoothed first (SmoothQuant).
@@ -341,7 +373,11 @@ class FastDecoder:
             x = x + layer.down(F.silu(gate_up[:, :width]) * gate_up[:, width:])
         if all_positions:
             return self.lm_head(F.rms_norm(x, (dim,), self.final_norm, eps)).float()
-        return self.lm_head(F.rms_norm(x[-1:], (dim,), self.final_norm, eps))[0].float()
+        logits = self.lm_head(F.rms_norm(x[-1:], (dim,), self.final_norm, eps))[0].float()
+        if self.exact_head is not None:
+            best = logits.topk(min(RESCORED_TOKENS, logits.shape[0])).indices
+            logits[best] = self.exact_head.rows(best) @ F.rms_norm(x[-1], (dim,), self.head_norm, eps)
+        return logits
 
 
 class CudaGraphStep:
