@@ -1,0 +1,112 @@
+"""GUI-thread stalls in the real window while it classifies and while it trains.
+
+    python -m pytest tests/benchmarks/bench_gui_work.py -s
+
+A QTimer heartbeat every 10 ms runs on the GUI thread of the real main window (on a fresh data
+home, with the default models) while:
+
+(a) the Classify page classifies a dropped folder of documents, cold (the encoder loads first)
+    and again warm;
+(b) the Fine-tune page trains a classifier from a CSV it was given in its form, from the Start
+    click to the finished job (the trainer is its own process; the window follows its events).
+
+A stall is a heartbeat that comes late; the target is none longer than 50 ms. Generation is
+measured in bench_gui.py.
+"""
+from __future__ import annotations
+
+import csv
+import statistics
+import time
+
+from PySide6.QtCore import QElapsedTimer, QTimer
+
+from tests.gui.test_classify_page import drop
+
+HEARTBEAT_MS = 10
+DOCUMENTS = 240
+TIMEOUT_MS = 900_000
+
+
+class Heartbeat:
+    def __init__(self):
+        self.clock = QElapsedTimer()
+        self.timer = QTimer()
+        self.timer.setInterval(HEARTBEAT_MS)
+        self.timer.timeout.connect(self._beat)
+        self.gaps: list[float] = []
+
+    def _beat(self):
+        now = self.clock.nsecsElapsed() / 1e6
+        self.gaps.append(now - self.last)
+        self.last = now
+
+    def __enter__(self):
+        self.gaps = []
+        self.clock.start()
+        self.last = 0.0
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.timer.stop()
+
+    def summary(self) -> str:
+        late = [gap - HEARTBEAT_MS for gap in self.gaps[1:]] or [0.0]
+        return (f"{len(self.gaps)} beats, longest stall {max(late):.1f} ms, "
+                f"p99 {sorted(late)[int(0.99 * (len(late) - 1))]:.1f} ms, median gap {statistics.median(self.gaps or [0]):.1f} ms, "
+                f"stalls over 50 ms: {sum(v > 50 for v in late)}")
+
+
+def documents(folder, count: int):
+    with open("tests/data/classify_topics.csv", newline="", encoding="utf-8") as handle:
+        texts = [row["text"] for row in csv.DictReader(handle)]
+    folder.mkdir(parents=True)
+    for i in range(count):
+        (folder / f"doc-{i:04d}.txt").write_text(f"{texts[i % len(texts)]} (copy {i})\n", encoding="utf-8")
+    return folder
+
+
+def training_rows() -> list[tuple[str, str]]:
+    sport = ["the striker scored twice", "a late goal won the final", "the keeper saved a penalty",
+             "the team lost the away match", "fans cheered the home side"]
+    food = ["simmer the sauce slowly", "bake the bread until golden", "chop the onions finely",
+            "whisk the eggs with sugar", "season the soup with salt"]
+    return [(f"{text} ({i})", label) for i in range(6) for label, texts in (("sport", sport), ("cooking", food))
+            for text in texts]
+
+
+def test_gui_stalls_while_classifying_and_training(main_window, qtbot, tmp_path):
+    lines = []
+    page = main_window.show_page("Classify")
+    for round_name in ("cold (encoder loads)", "warm"):
+        folder = documents(tmp_path / f"docs-{len(lines)}", DOCUMENTS)
+        started = time.perf_counter()
+        with Heartbeat() as beat:
+            assert drop(page, [folder])
+            qtbot.waitUntil(lambda: not page.busy() and page.job is None, timeout=TIMEOUT_MS)
+        lines.append(f"classify {DOCUMENTS} documents, {round_name}, {time.perf_counter() - started:.1f} s: "
+                     + beat.summary())
+
+    data = tmp_path / "topics.csv"
+    with open(data, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows(training_rows())
+    page = main_window.show_page("Fine-tune")
+    page.form.set_task("classifier")
+    page.form.pick_path(data, folder=False)
+    qtbot.waitUntil(lambda: not page.form.debounce.isActive() and "About" in page.form.estimate_label.text()
+                    and page.form.start_button.isEnabled(), timeout=120_000)
+    started = time.perf_counter()
+    with Heartbeat() as beat:
+        page.form.start_button.click()
+        qtbot.waitUntil(lambda: page.current_job_id is not None and page.current_job_id in page.followers,
+                        timeout=120_000)
+        job_id = page.current_job_id
+        qtbot.waitUntil(lambda: job_id not in page.followers, timeout=TIMEOUT_MS)
+    state = page.states[job_id]
+    lines.append(f"train a classifier ({state.step} steps, status {state.status}), "
+                 f"{time.perf_counter() - started:.1f} s from Start: " + beat.summary())
+    print()
+    print("\n".join(f"GUI heartbeat ({HEARTBEAT_MS} ms) while: {line}" for line in lines))
