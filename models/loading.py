@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from models.errors import ModelError
+from models.gc_pauses import collector_paused
 from models.home import force_offline
 from models.quiet import quiet_libraries
 
@@ -12,7 +13,7 @@ def _has_safetensors(path: Path) -> bool:
     return any(Path(path).glob("*.safetensors"))
 
 
-def load_tokenizer(path: Path):
+def _load_tokenizer(path: Path):
     force_offline()
     quiet_libraries()
     from transformers import AutoTokenizer
@@ -23,8 +24,7 @@ def load_tokenizer(path: Path):
         raise ModelError(f"{path}: tokenizer could not be loaded ({exc})") from exc
 
 
-def load_causal_lm(path: Path, device: str = "cpu", dtype=None):
-    """(model, tokenizer) for a chat model folder, in eval mode on `device`."""
+def _load_causal_lm(path: Path, device: str = "cpu", dtype=None):
     force_offline()
     from transformers import AutoModelForCausalLM
 
@@ -38,8 +38,7 @@ def load_causal_lm(path: Path, device: str = "cpu", dtype=None):
     return model.to(device).eval(), tokenizer
 
 
-def load_encoder(path: Path, device: str = "cpu"):
-    """(model, tokenizer) for a BERT-style encoder folder (AutoModel, no task head)."""
+def _load_encoder(path: Path, device: str = "cpu"):
     force_offline()
     from transformers import AutoModel
 
@@ -51,7 +50,7 @@ def load_encoder(path: Path, device: str = "cpu"):
     return model.to(device).eval(), tokenizer
 
 
-def load_sequence_classifier(path: Path, device: str = "cpu"):
+def _load_sequence_classifier(path: Path, device: str = "cpu"):
     force_offline()
     from transformers import AutoModelForSequenceClassification
 
@@ -63,3 +62,38 @@ def load_sequence_classifier(path: Path, device: str = "cpu"):
     except Exception as exc:
         raise ModelError(f"{path}: classifier could not be loaded ({exc})") from exc
     return model.to(device).eval(), tokenizer
+
+
+def import_model_stack() -> None:
+    """Import what loading the default models needs (torch, transformers and the modules loading
+    pulls in later), with the collector paused and the result frozen: run once in the background
+    at start-up, it leaves later loads little to import and the collector little to walk."""
+    with collector_paused(freeze=True):
+        import torch  # noqa: F401
+        import torch.ao.quantization  # noqa: F401 - the encoder's int8 layers (pulls in torch.fx and sympy)
+        import transformers.models.bert.modeling_bert  # noqa: F401 - the default encoder
+        import transformers.models.llama.modeling_llama  # noqa: F401 - the default chat model
+        from sklearn.linear_model import LogisticRegression  # noqa: F401 - few-shot classification
+        from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer  # noqa: F401
+
+
+def load_tokenizer(path: Path):
+    with collector_paused():
+        return _load_tokenizer(path)
+
+
+def load_causal_lm(path: Path, device: str = "cpu", dtype=None):
+    """(model, tokenizer) for a chat model folder, in eval mode on `device`."""
+    with collector_paused():
+        return _load_causal_lm(path, device, dtype)
+
+
+def load_encoder(path: Path, device: str = "cpu"):
+    """(model, tokenizer) for a BERT-style encoder folder (AutoModel, no task head)."""
+    with collector_paused():
+        return _load_encoder(path, device)
+
+
+def load_sequence_classifier(path: Path, device: str = "cpu"):
+    with collector_paused():
+        return _load_sequence_classifier(path, device)

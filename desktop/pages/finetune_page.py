@@ -267,6 +267,15 @@ class FinetunePage(QWidget):
         job = self.jobs_model.jobs[index.row()]
         self.show_job(job["id"])
 
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        import sys
+
+        if self.job_view is None and "pyqtgraph" in sys.modules:
+            # Built once the page is on screen, not when Start is clicked: its plots take ~0.1 s
+            # to build, which would freeze the window just as the training begins.
+            QTimer.singleShot(0, self.ensure_job_view)
+
     def ensure_job_view(self):
         if self.job_view is None:
             from desktop.finetune.job_view import JobView
