@@ -39,7 +39,7 @@ class GenerationWorker(QObject):
 
     # -- model -------------------------------------------------------------------------------
     def _ensure_model(self, name: str):
-        if self.slot.name == name:
+        if self.slot.holds(name):
             return self.slot.generator
         self.loading.emit(name)
         generator = self.slot.load(name, progress=lambda f, text: self.load_progress.emit(float(f), text))

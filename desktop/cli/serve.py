@@ -20,6 +20,8 @@ def register(subparsers) -> None:
                         help="require 'Authorization: Bearer KEY' on every request (default: $FIRESIDE_API_KEY); "
                              "needed for any address other than this computer's own")
     parser.add_argument("--device", default="auto", help="cpu, cuda, mps or auto (default)")
+    parser.add_argument("--quantization", choices=("auto", "none", "int8", "int4"),
+                        help="how chat models hold their weights (default: the Models page's choice, else auto)")
     parser.add_argument("--record", action="store_true", help="keep the conversations in Fireside's history")
     parser.add_argument("--max-body-mb", type=float, default=DEFAULT_MAX_BODY_BYTES / 2**20,
                         help="largest request body accepted, in MB (default %(default)g)")
@@ -31,14 +33,18 @@ def serve(args) -> int:
     from desktop.server import ServerConfig, ServerController, ServerError
     from desktop.store import open_database
 
+    from desktop.store.settings import generation_precision
+
+    db = open_database()
     config = ServerConfig(host=args.host, port=args.port, api_key=args.api_key, device=args.device,
-                          record=args.record, max_body_bytes=int(args.max_body_mb * 2**20))
+                          record=args.record, max_body_bytes=int(args.max_body_mb * 2**20),
+                          quantization=args.quantization or generation_precision(db))
     try:
         config.check()
     except ServerError as exc:
         print(f"fireside serve: {exc}", file=sys.stderr)
         return 2
-    controller = ServerController(db=open_database())
+    controller = ServerController(db=db)
     if not args.quiet:
         controller.log.subscribe(lambda record: print(record.line(), file=sys.stderr, flush=True))
 

@@ -12,15 +12,15 @@ from PySide6.QtWidgets import (
 from desktop.background import BackgroundOp
 from desktop.context import AppContext
 from desktop.format import human_count, human_size
-from desktop.store.settings import get_setting, set_setting
+from desktop.store.settings import GENERATION_PRECISION_KEY, get_setting, set_setting
 from desktop.widgets.server_panel import ServerPanel
 from models.registry import ModelEntry
 
 # How chat models hold their weights when loaded (models.generation.Generator.load(quantization=...)).
-PRECISION_KEY = "generation.quantization"
+PRECISION_KEY = GENERATION_PRECISION_KEY
 PRECISIONS = (
-    ("Auto", "auto", "On a CPU: 4-bit for models from a 4-bit GGUF (like the bundled one), 8-bit for others; "
-                     "full precision on a GPU"),
+    ("Auto", "auto", "On a CPU: 4-bit for models from a 4-bit GGUF (like the bundled one) and for LoRA "
+                     "fine-tunes of them (adapters kept apart), 8-bit for others; full precision on a GPU"),
     ("Full precision", "none", "Every weight as trained: slowest on a CPU, most memory"),
     ("int8", "int8", "8-bit weights: close to full precision, about twice as fast on a CPU"),
     ("int4", "int4", "4-bit weights in groups of 32, like llama.cpp's Q4_1: fastest on a CPU"),

@@ -64,7 +64,8 @@ class ServerController:
         sock = bind_socket(config.host, config.port)
         self.port = sock.getsockname()[1]
         self.config = config
-        pool = ModelPool(self.registry, device=config.device, max_loaded=config.max_loaded_models)
+        pool = ModelPool(self.registry, device=config.device, max_loaded=config.max_loaded_models,
+                         quantization=config.quantization)
         self.state = ServerState(config=config, registry=self.registry, pool=pool, log=self.log, db=self.db)
         uv_config = uvicorn.Config(
             create_app(self.state), log_config=None, access_log=False, lifespan="off", ws="none",

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 
 from desktop.background import BackgroundOp
 from desktop.context import AppContext
-from desktop.store.settings import get_setting, set_setting
+from desktop.store.settings import generation_precision, get_setting, set_setting
 
 SERVICE = "api_server"
 DEFAULT_PORT = 8765
@@ -179,7 +179,8 @@ class ServerPanel(QGroupBox):
         if host != "127.0.0.1" and key is None:
             key = secrets.token_urlsafe(24)
             self.key.setText(key)
-        return ServerConfig(host=host, port=self.port.value(), api_key=key, record=self.record.isChecked())
+        return ServerConfig(host=host, port=self.port.value(), api_key=key, record=self.record.isChecked(),
+                            quantization=generation_precision(self.context.db))
 
     def start(self) -> BackgroundOp:
         config = self.config()

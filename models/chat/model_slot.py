@@ -25,18 +25,24 @@ def release_memory(device: str = "cpu") -> None:
 class ModelSlot:
     """Holds at most one loaded `Generator`. Not thread-safe: use it from one thread."""
 
-    def __init__(self, registry, device: str = "auto"):
+    def __init__(self, registry, device: str = "auto", quantization: str = "auto"):
         self.registry = registry
         self.device = device
+        self.quantization = quantization  # for the next load (models.generation.Generator.load)
         self.generator = None
+        self._loaded_as = None  # (name, quantization) of the generator held
 
     @property
     def name(self) -> str | None:
         return self.generator.name if self.generator is not None else None
 
+    def holds(self, name: str) -> bool:
+        """Whether model `name` is loaded, with the quantization asked for now."""
+        return self.generator is not None and self._loaded_as == (name, self.quantization)
+
     def load(self, name: str, progress=None):
         """The generator for model `name`, loading it (and freeing any other) when needed."""
-        if self.generator is not None and self.generator.name == name:
+        if self.holds(name):
             return self.generator
         entry = self.registry.get(name)
         if entry.kind != "chat":
@@ -46,12 +52,14 @@ class ModelSlot:
         from models.devices import pick_device
         from models.generation import Generator
 
-        self.generator = Generator.load(path, name=entry.name, device=pick_device(self.device))
+        self.generator = Generator.load(path, name=entry.name, device=pick_device(self.device),
+                                        quantization=self.quantization)
+        self._loaded_as = (name, self.quantization)
         return self.generator
 
     def unload(self) -> None:
         if self.generator is None:
             return
         device = self.generator.device
-        self.generator = None
+        self.generator = self._loaded_as = None
         release_memory(device)

@@ -271,3 +271,14 @@ def test_window_stays_responsive_while_generating(page, qtbot):
     gaps = [b - a for a, b in zip(ticks, ticks[1:])]
     assert len(ticks) > 5
     print(f"\nGUI timer during generation: {len(ticks)} ticks, longest gap {max(gaps) * 1000:.0f} ms")
+
+
+def test_the_precision_chosen_on_the_models_page_is_how_the_next_reply_loads(page, qtbot, main_window):
+    send_and_wait(qtbot, page, "Hello")
+    assert page.controller.worker.slot.generator.quantization == "int8"  # auto, on a CPU, for this model
+    models_page = main_window.show_page("Models")
+    models_page.precision.setCurrentIndex(models_page.precision.findData("none"))
+    main_window.show_page("Chat")
+    send_and_wait(qtbot, page, "Hello again")
+    generator = page.controller.worker.slot.generator
+    assert generator.quantization == "none" and generator.decoder.scheme == "none"
