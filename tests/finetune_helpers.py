@@ -25,6 +25,16 @@ def sentiment_rows(count: int, seed: int = 0) -> list[dict]:
     return rows
 
 
+def topic_rows(copies: int = 3) -> list[tuple[str, str]]:
+    """(text, label) pairs of two easily told apart topics, sport and cooking."""
+    sport = ["the striker scored twice", "a late goal won the final", "the keeper saved a penalty",
+             "the team lost the away match", "fans cheered the home side"]
+    food = ["simmer the sauce slowly", "bake the bread until golden", "chop the onions finely",
+            "whisk the eggs with sugar", "season the soup with salt"]
+    return [(f"{text} ({i})", label) for i in range(copies) for label, texts in (("sport", sport), ("cooking", food))
+            for text in texts]
+
+
 def write_csv(path: Path, rows: list[dict], delimiter: str = ",", text_column: str = "text") -> Path:
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, delimiter=delimiter)

@@ -22,6 +22,7 @@ import time
 
 from PySide6.QtCore import QElapsedTimer, QTimer
 
+from tests.finetune_helpers import topic_rows
 from tests.gui.test_classify_page import drop
 
 HEARTBEAT_MS = 10
@@ -101,15 +102,6 @@ def documents(folder, count: int):
     return folder
 
 
-def training_rows() -> list[tuple[str, str]]:
-    sport = ["the striker scored twice", "a late goal won the final", "the keeper saved a penalty",
-             "the team lost the away match", "fans cheered the home side"]
-    food = ["simmer the sauce slowly", "bake the bread until golden", "chop the onions finely",
-            "whisk the eggs with sugar", "season the soup with salt"]
-    return [(f"{text} ({i})", label) for i in range(6) for label, texts in (("sport", sport), ("cooking", food))
-            for text in texts]
-
-
 def test_gui_stalls_while_classifying_and_training(main_window, qtbot, tmp_path):
     lines, where = [], []
     # As the app does once its window is shown: import the libraries, check the default models.
@@ -130,7 +122,7 @@ def test_gui_stalls_while_classifying_and_training(main_window, qtbot, tmp_path)
     with open(data, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["text", "label"])
-        writer.writerows(training_rows())
+        writer.writerows(topic_rows(copies=6))
     page = main_window.show_page("Fine-tune")
     page.form.set_task("classifier")
     page.form.pick_path(data, folder=False)

@@ -17,6 +17,7 @@ import pytest
 from desktop.app import build_context
 from desktop.main_window import MainWindow
 from desktop.store import jobs
+from tests.finetune_helpers import topic_rows
 
 SHOTS = os.environ.get("FIRESIDE_SHOTS")
 STEP_TIMEOUT = 600_000  # ms: generous, a busy 2-core machine trains the chat model slowly
@@ -64,15 +65,6 @@ def start_from_form(page, qtbot, task: str, data: Path, overrides: dict) -> str:
     qtbot.waitUntil(lambda: page.current_job_id is not None and page.current_job_id in page.followers,
                     timeout=120_000)
     return page.current_job_id
-
-
-def topic_rows() -> list[tuple[str, str]]:
-    sport = ["the striker scored twice", "a late goal won the final", "the keeper saved a penalty",
-             "the team lost the away match", "fans cheered the home side"]
-    food = ["simmer the sauce slowly", "bake the bread until golden", "chop the onions finely",
-            "whisk the eggs with sugar", "season the soup with salt"]
-    return [(f"{text} ({i})", label) for i in range(3) for label, texts in (("sport", sport), ("cooking", food))
-            for text in texts]
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGSTOP"), reason="pauses the trainer with SIGSTOP (POSIX)")
