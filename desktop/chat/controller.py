@@ -67,6 +67,7 @@ class ChatController(QObject):
         self.settings = ChatSettings.from_dict(get_setting(self.db, LAST_SETTINGS_KEY))
         self.system_prompt = get_setting(self.db, LAST_SYSTEM_KEY, "")
         self.loaded_model: str | None = None
+        self.loaded_precision = ""
         self._stream: _Stream | None = None
         self._requests = 0
         self._unsaved: list[tuple] = []  # writes the database refused, retried by the timer
@@ -110,9 +111,13 @@ class ChatController(QObject):
     def _on_loading(self, name: str) -> None:
         self.model_state.emit("loading", f"Loading {name}…")
 
-    def _on_loaded(self, name: str) -> None:
+    def _on_loaded(self, name: str, precision: str) -> None:
         self.loaded_model = name
-        self.model_state.emit("ready", f"{name} is loaded")
+        self.loaded_precision = precision
+        self.model_state.emit("ready", self.loaded_text())
+
+    def loaded_text(self) -> str:
+        return f"{self.loaded_model} is loaded ({self.loaded_precision})"
 
     def _on_load_failed(self, name: str, message: str) -> None:
         self.loaded_model = None

@@ -23,7 +23,7 @@ class GenerationWorker(QObject):
     # model loading
     loading = Signal(str)  # model name
     load_progress = Signal(float, str)
-    loaded = Signal(str)  # model name
+    loaded = Signal(str, str)  # model name, how its weights are held ("4-bit", ...)
     load_failed = Signal(str, str)  # model name, message
     # one reply; every signal carries the request id it belongs to
     notice = Signal(int, str)
@@ -43,7 +43,7 @@ class GenerationWorker(QObject):
             return self.slot.generator
         self.loading.emit(name)
         generator = self.slot.load(name, progress=lambda f, text: self.load_progress.emit(float(f), text))
-        self.loaded.emit(name)
+        self.loaded.emit(name, generator.precision)
         return generator
 
     @Slot(str)

@@ -383,7 +383,7 @@ class ChatPage(QWidget):
         self.model_box.setEnabled(not busy)
         self._update_send_enabled()
         if not busy and self.controller.loaded_model:
-            self.status_label.setText(f"{self.controller.loaded_model} is loaded")
+            self.status_label.setText(self.controller.loaded_text())
 
     def _current_changed(self) -> None:
         c = self.controller

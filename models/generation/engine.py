@@ -123,6 +123,12 @@ class Generator:
         return generator
 
     @property
+    def precision(self) -> str:
+        """How the weights are held, in words: "4-bit", "4-bit + LoRA adapters", "8-bit", "full precision"."""
+        words = {"int4": "4-bit", "int8": "8-bit", "none": "full precision"}[self.quantization]
+        return words + (" + LoRA adapters" if self.adapter else "")
+
+    @property
     def context_length(self) -> int:
         return int(getattr(self.model.config, "max_position_embeddings", 2048))
 

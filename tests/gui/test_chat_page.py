@@ -276,9 +276,11 @@ def test_window_stays_responsive_while_generating(page, qtbot):
 def test_the_precision_chosen_on_the_models_page_is_how_the_next_reply_loads(page, qtbot, main_window):
     send_and_wait(qtbot, page, "Hello")
     assert page.controller.worker.slot.generator.quantization == "int8"  # auto, on a CPU, for this model
+    assert page.status_label.text() == "tiny-chat is loaded (8-bit)"
     models_page = main_window.show_page("Models")
     models_page.precision.setCurrentIndex(models_page.precision.findData("none"))
     main_window.show_page("Chat")
     send_and_wait(qtbot, page, "Hello again")
     generator = page.controller.worker.slot.generator
     assert generator.quantization == "none" and generator.decoder.scheme == "none"
+    assert page.status_label.text() == "tiny-chat is loaded (full precision)"

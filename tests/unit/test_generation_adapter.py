@@ -70,6 +70,7 @@ def test_auto_runs_the_fine_tune_at_4_bits_with_what_it_learnt(fine_tune):
     ids = list(range(200, 240))
     generator = Generator.load(tuned)
     assert generator.quantization == "int4" and generator.adapter and generator.backend == "fast"
+    assert generator.precision == "4-bit + LoRA adapters"
     tuned_model, _ = load_causal_lm(tuned, dtype=torch.float32)
     base_model, _ = load_causal_lm(base, dtype=torch.float32)
     expected, before = logits_of(tuned_model, ids), logits_of(base_model, ids)
