@@ -31,8 +31,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 NEW_TOKENS = 128
-# Both engines use OpenMP; both get the wait policy Fireside sets for itself (see models/__init__.py).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 SHORT_PROMPT = "Write a long story about a lighthouse keeper who finds a message in a bottle."
 QUALITY_PROMPTS = [
@@ -237,6 +235,9 @@ def table(results: dict[str, dict]) -> str:
 
 
 def benchmark(quants: list[str], threads: int, quality: bool = True, lora: bool = True) -> str:
+    # Both engines use OpenMP; both get the wait policy Fireside chooses for itself (or the one
+    # given in the environment), see models/__init__.py.
+    import models  # noqa: F401
     model_dir, gguf = default_model_paths()
     prompts = build_prompts(model_dir)
     results: dict[str, dict] = {}
@@ -256,7 +257,8 @@ def benchmark(quants: list[str], threads: int, quality: bool = True, lora: bool 
             for quant, label in (("auto", "LoRA auto (4-bit+ad.)"), ("int8", "LoRA int8 merged")):
                 results[label] = in_subprocess("--engine", str(tuned), quant, str(threads), "--prompts", str(model_dir))
     report = [f"threads: {threads}, new tokens: {NEW_TOKENS} (greedy), cache cleared before each run, "
-              f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}", table(results)]
+              f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')} GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT', '-')}",
+              table(results)]
     if quality:
         q = in_subprocess("--quality", str(model_dir), ",".join(x for x in quants), str(threads))
         report.append("")
