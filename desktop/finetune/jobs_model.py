@@ -4,10 +4,11 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
 from desktop.format import human_duration
+from desktop.widgets.record_table import RecordTableModel
 
 COLUMNS = ("Model", "Status", "Result", "Duration", "Started")
 STATUS_COLOURS = {
@@ -82,37 +83,25 @@ def job_title(job: dict) -> str:
     return job.get("model_name") or f"job {str(job.get('id', ''))[:8]}"
 
 
-class JobsTableModel(QAbstractTableModel):
+class JobsTableModel(RecordTableModel):
+    """Jobs (rows of the jobs table as dicts), newest first."""
+
     def __init__(self, parent=None):
-        super().__init__(parent)
-        self.jobs: list[dict] = []
+        super().__init__(COLUMNS, parent)
 
     def set_jobs(self, jobs: list[dict]) -> None:
-        self.beginResetModel()
-        self.jobs = sorted(jobs, key=lambda job: str(job.get("created") or ""), reverse=True)
-        self.endResetModel()
+        self.set_records(sorted(jobs, key=lambda job: str(job.get("created") or ""), reverse=True))
 
     def row_of(self, job_id: str) -> int:
-        for row, job in enumerate(self.jobs):
+        for row, job in enumerate(self.records):
             if job.get("id") == job_id:
                 return row
         return -1
 
-    def rowCount(self, parent=QModelIndex()):
-        return 0 if parent.isValid() else len(self.jobs)
-
-    def columnCount(self, parent=QModelIndex()):
-        return len(COLUMNS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return COLUMNS[section]
-        return None
-
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
             return None
-        job = self.jobs[index.row()]
+        job = self.records[index.row()]
         column = COLUMNS[index.column()]
         if role == Qt.ItemDataRole.DisplayRole:
             if column == "Model":

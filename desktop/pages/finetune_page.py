@@ -264,7 +264,7 @@ class FinetunePage(QWidget):
                 self.jobs_table.selectRow(row)
 
     def _job_clicked(self, index) -> None:
-        job = self.jobs_model.jobs[index.row()]
+        job = self.jobs_model.records[index.row()]
         self.show_job(job["id"])
 
     def showEvent(self, event) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QInputDialog, QLabel, QMessageBox, QProgressBar,
     QPushButton, QTableView, QVBoxLayout, QWidget,
@@ -13,6 +13,7 @@ from desktop.background import BackgroundOp
 from desktop.context import AppContext
 from desktop.format import human_count, human_size
 from desktop.store.settings import GENERATION_PRECISION_KEY, get_setting, set_setting
+from desktop.widgets.record_table import RecordTableModel
 from desktop.widgets.server_panel import ServerPanel
 from models.registry import ModelEntry
 
@@ -29,31 +30,16 @@ PRECISIONS = (
 COLUMNS = ("Name", "Kind", "Architecture", "Parameters", "Size", "Source", "Base model", "Created")
 
 
-class ModelTableModel(QAbstractTableModel):
+class ModelTableModel(RecordTableModel):
+    """Registry entries (models.registry.ModelEntry), one a row."""
+
     def __init__(self, parent=None):
-        super().__init__(parent)
-        self.entries: list[ModelEntry] = []
-
-    def set_entries(self, entries: list[ModelEntry]) -> None:
-        self.beginResetModel()
-        self.entries = entries
-        self.endResetModel()
-
-    def rowCount(self, parent=QModelIndex()):
-        return 0 if parent.isValid() else len(self.entries)
-
-    def columnCount(self, parent=QModelIndex()):
-        return len(COLUMNS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return COLUMNS[section]
-        return None
+        super().__init__(COLUMNS, parent)
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
             return None
-        entry = self.entries[index.row()]
+        entry = self.records[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
             return (
                 entry.name, entry.kind, entry.architecture, human_count(entry.parameters),
@@ -123,7 +109,7 @@ class ModelsPage(QWidget):
         self.show_message(f"Generation precision: {self.precision.currentText()} (used the next time a chat model loads).")
 
     def refresh(self) -> None:
-        self.table_model.set_entries(self.context.registry.list())
+        self.table_model.set_records(self.context.registry.list())
 
     def show_message(self, text: str, error: bool = False) -> None:
         self.message.setStyleSheet("color: #b00020;" if error else "")
@@ -131,7 +117,7 @@ class ModelsPage(QWidget):
 
     def selected_entry(self) -> ModelEntry | None:
         rows = self.table.selectionModel().selectedRows()
-        return self.table_model.entries[rows[0].row()] if rows else None
+        return self.table_model.records[rows[0].row()] if rows else None
 
     # -- actions -----------------------------------------------------------------------------
     def _run(self, description: str, fn, *args) -> BackgroundOp:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 import time
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, Qt, Signal
+from PySide6.QtCore import QModelIndex, QObject, Qt, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton,
@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 from desktop.background import BackgroundOp
 from desktop.context import AppContext
 from desktop.store.settings import generation_precision, get_setting, set_setting
+from desktop.widgets.record_table import RecordTableModel
 
 SERVICE = "api_server"
 DEFAULT_PORT = 8765
@@ -27,12 +28,11 @@ COLUMNS = ("Time", "Request", "Model", "Status", "Duration", "Tokens", "Outcome"
 KEEP_ROWS = 500
 
 
-class RequestLogModel(QAbstractTableModel):
+class RequestLogModel(RecordTableModel):
     """The handled requests, newest first."""
 
     def __init__(self, parent=None):
-        super().__init__(parent)
-        self.records: list = []
+        super().__init__(COLUMNS, parent)
 
     def add(self, record) -> None:
         self.beginInsertRows(QModelIndex(), 0, 0)
@@ -42,17 +42,6 @@ class RequestLogModel(QAbstractTableModel):
             self.beginRemoveRows(QModelIndex(), KEEP_ROWS, len(self.records) - 1)
             del self.records[KEEP_ROWS:]
             self.endRemoveRows()
-
-    def rowCount(self, parent=QModelIndex()):
-        return 0 if parent.isValid() else len(self.records)
-
-    def columnCount(self, parent=QModelIndex()):
-        return len(COLUMNS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return COLUMNS[section]
-        return None
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         if not index.isValid():

@@ -208,7 +208,7 @@ def test_page_settles_jobs_that_ended_while_it_was_closed(qtbot, fireside_home):
     window = MainWindow(context)
     qtbot.addWidget(window)
     page = window.show_page("Fine-tune")
-    by_id = {job["id"]: job for job in page.jobs_model.jobs}
+    by_id = {job["id"]: job for job in page.jobs_model.records}
     assert by_id["20240101-000000-aaaa"]["status"] == "interrupted"
     assert by_id["20240102-000000-bbbb"]["status"] == "completed"
     assert not page.followers  # nothing to follow: both processes are gone

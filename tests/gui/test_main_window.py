@@ -41,7 +41,7 @@ def test_bad_import_shows_an_error_and_changes_nothing(main_window, qtbot, tmp_p
 
 def test_removing_a_bundled_model_is_refused(main_window):
     page = main_window.show_page("Models")
-    row = [page.table_model.entries[r].name for r in range(page.table_model.rowCount())].index(bundled.CHAT_NAME)
+    row = [page.table_model.records[r].name for r in range(page.table_model.rowCount())].index(bundled.CHAT_NAME)
     page.table.selectRow(row)
     page.remove_selected()
     assert "cannot be removed" in page.message.text()

@@ -132,7 +132,7 @@ def test_classifier_job_runs_survives_the_window_stops_resumes_and_finishes(qtbo
     shot(second, "5-finished-confusion-matrix")
 
     models = second.pages["Models"]
-    listed = [models.table_model.entries[r].name for r in range(models.table_model.rowCount())]
+    listed = [models.table_model.records[r].name for r in range(models.table_model.rowCount())]
     assert job["model_name"] in listed
     entry = second.context.registry.get(job["model_name"])
     assert entry.kind == "classifier" and set(entry.labels) == {"sport", "cooking"}
