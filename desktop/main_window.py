@@ -23,23 +23,22 @@ def prepare_default_models(op=None) -> str:
     """Import the ML stack and make sure the default chat model is converted (first run only)."""
     from models import bundled
 
-    from models.loading import import_model_stack
-
     if bundled.chat_cache_ready():
-        _import_libraries(import_model_stack)
+        _import_libraries()
         return "Default models ready."
     progress = op.progress if op else None
     bundled.ensure_chat_model(progress)
-    _import_libraries(import_model_stack)
+    _import_libraries()
     return "Default chat model converted and ready."
 
 
-def _import_libraries(import_model_stack) -> None:
+def _import_libraries() -> None:
     """Warm the imports so that the first chat or classification does not wait for them, and so
     that neither they nor the garbage collector walking their objects freezes the window later.
     pyqtgraph too: imported on the GUI thread when the first plot is shown, it froze the window
     for about 0.4 s."""
     from models.gc_pauses import collector_paused
+    from models.loading import import_model_stack
 
     import_model_stack()
     with collector_paused(freeze=True):

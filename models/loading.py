@@ -13,7 +13,8 @@ def _has_safetensors(path: Path) -> bool:
     return any(Path(path).glob("*.safetensors"))
 
 
-def _load_tokenizer(path: Path):
+@collector_paused()
+def load_tokenizer(path: Path):
     force_offline()
     quiet_libraries()
     from transformers import AutoTokenizer
@@ -24,7 +25,9 @@ def _load_tokenizer(path: Path):
         raise ModelError(f"{path}: tokenizer could not be loaded ({exc})") from exc
 
 
-def _load_causal_lm(path: Path, device: str = "cpu", dtype=None):
+@collector_paused()
+def load_causal_lm(path: Path, device: str = "cpu", dtype=None):
+    """(model, tokenizer) for a chat model folder, in eval mode on `device`."""
     force_offline()
     from transformers import AutoModelForCausalLM
 
@@ -38,7 +41,9 @@ def _load_causal_lm(path: Path, device: str = "cpu", dtype=None):
     return model.to(device).eval(), tokenizer
 
 
-def _load_encoder(path: Path, device: str = "cpu"):
+@collector_paused()
+def load_encoder(path: Path, device: str = "cpu"):
+    """(model, tokenizer) for a BERT-style encoder folder (AutoModel, no task head)."""
     force_offline()
     from transformers import AutoModel
 
@@ -50,7 +55,8 @@ def _load_encoder(path: Path, device: str = "cpu"):
     return model.to(device).eval(), tokenizer
 
 
-def _load_sequence_classifier(path: Path, device: str = "cpu"):
+@collector_paused()
+def load_sequence_classifier(path: Path, device: str = "cpu"):
     force_offline()
     from transformers import AutoModelForSequenceClassification
 
@@ -76,24 +82,3 @@ def import_model_stack() -> None:
         from sklearn.linear_model import LogisticRegression  # noqa: F401 - few-shot classification
         from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer  # noqa: F401
 
-
-def load_tokenizer(path: Path):
-    with collector_paused():
-        return _load_tokenizer(path)
-
-
-def load_causal_lm(path: Path, device: str = "cpu", dtype=None):
-    """(model, tokenizer) for a chat model folder, in eval mode on `device`."""
-    with collector_paused():
-        return _load_causal_lm(path, device, dtype)
-
-
-def load_encoder(path: Path, device: str = "cpu"):
-    """(model, tokenizer) for a BERT-style encoder folder (AutoModel, no task head)."""
-    with collector_paused():
-        return _load_encoder(path, device)
-
-
-def load_sequence_classifier(path: Path, device: str = "cpu"):
-    with collector_paused():
-        return _load_sequence_classifier(path, device)

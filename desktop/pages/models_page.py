@@ -12,13 +12,12 @@ from PySide6.QtWidgets import (
 from desktop.background import BackgroundOp
 from desktop.context import AppContext
 from desktop.format import human_count, human_size
-from desktop.store.settings import GENERATION_PRECISION_KEY, get_setting, set_setting
+from desktop.store.settings import GENERATION_PRECISION_KEY, generation_precision, set_setting
 from desktop.widgets.record_table import RecordTableModel
 from desktop.widgets.server_panel import ServerPanel
 from models.registry import ModelEntry
 
 # How chat models hold their weights when loaded (models.generation.Generator.load(quantization=...)).
-PRECISION_KEY = GENERATION_PRECISION_KEY
 PRECISIONS = (
     ("Auto", "auto", "On a CPU: 4-bit for models from a 4-bit GGUF (like the bundled one) and for LoRA "
                      "fine-tunes of them (adapters kept apart), 8-bit for others; full precision on a GPU"),
@@ -82,8 +81,7 @@ class ModelsPage(QWidget):
         for label, value, tip in PRECISIONS:
             self.precision.addItem(label, value)
             self.precision.setItemData(self.precision.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
-        saved = get_setting(context.db, PRECISION_KEY, "auto")
-        self.precision.setCurrentIndex(max(0, self.precision.findData(saved)))
+        self.precision.setCurrentIndex(max(0, self.precision.findData(generation_precision(context.db))))
         self.precision.currentIndexChanged.connect(self.save_precision)
         buttons.addWidget(QLabel("Generation precision:"))
         buttons.addWidget(self.precision)
@@ -105,7 +103,7 @@ class ModelsPage(QWidget):
         self.refresh()
 
     def save_precision(self) -> None:
-        set_setting(self.context.db, PRECISION_KEY, self.precision.currentData())
+        set_setting(self.context.db, GENERATION_PRECISION_KEY, self.precision.currentData())
         self.show_message(f"Generation precision: {self.precision.currentText()} (used the next time a chat model loads).")
 
     def refresh(self) -> None:

@@ -70,7 +70,6 @@ class _Layer:
     mlp_norm: object
     gate_up: object
     down: object
-    down_in: int  # the width of the MLP's inner layer
 
 
 def _interleave_rows(weight, n_heads: int, head_dim: int):
@@ -100,6 +99,7 @@ class FastDecoder:
         self.n_kv = getattr(config, "num_key_value_heads", None) or self.n_heads
         self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // self.n_heads
         self.hidden = config.hidden_size
+        self.inner = config.intermediate_size
         self.eps = config.rms_norm_eps
         self.context_length = int(getattr(config, "max_position_embeddings", 2048))
         self.vocab_size = config.vocab_size
@@ -165,7 +165,6 @@ class FastDecoder:
                 mlp_norm=norm(block.post_attention_layernorm),
                 gate_up=linear(torch.cat([mlp.gate_proj.weight.detach().float(), mlp.up_proj.weight.detach().float()])),
                 down=linear(mlp.down_proj.weight.detach().float()),
-                down_in=mlp.down_proj.weight.shape[1],
             ))
         self.final_norm = self.head_norm = norm(base.norm)
         head_weight = hf_model.lm_head.weight.detach().float()
@@ -204,7 +203,7 @@ class FastDecoder:
             fused = {
                 "qkv": stacked([part("q_proj", h), part("k_proj", kv), part("v_proj")], [h * hd, kv * hd, kv * hd]),
                 "out": stacked([part("o_proj")], [self.hidden]),
-                "gate_up": stacked([part("gate_proj"), part("up_proj")], [layer.down_in, layer.down_in]),
+                "gate_up": stacked([part("gate_proj"), part("up_proj")], [self.inner, self.inner]),
                 "down": stacked([part("down_proj")], [self.hidden]),
             }
             for name, low_rank in fused.items():

@@ -87,10 +87,6 @@ class Int8Linear:
     def dequantize(self):
         return self.qweight.to(self.scale.dtype) * self.scale[:, None]
 
-    def rows(self, ids):
-        """Rows `ids` of the weight, expanded (for a tied input embedding)."""
-        return self.qweight[ids].to(self.scale.dtype) * self.scale[ids, None]
-
     def __call__(self, x):
         import torch
         import torch.nn.functional as F

@@ -1,7 +1,7 @@
 """The Models page's "Generation precision" choice is stored where the chat reads it."""
 from desktop.app import build_context
-from desktop.pages.models_page import PRECISION_KEY, ModelsPage
-from desktop.store.settings import get_setting
+from desktop.pages.models_page import ModelsPage
+from desktop.store.settings import GENERATION_PRECISION_KEY, generation_precision, get_setting
 
 
 def test_precision_choice_is_saved_and_shown_again(qtbot):
@@ -11,7 +11,8 @@ def test_precision_choice_is_saved_and_shown_again(qtbot):
     assert page.precision.currentData() == "auto"
     assert [page.precision.itemData(i) for i in range(page.precision.count())] == ["auto", "none", "int8", "int4"]
     page.precision.setCurrentIndex(page.precision.findData("int8"))
-    assert get_setting(context.db, PRECISION_KEY) == "int8"
+    assert get_setting(context.db, GENERATION_PRECISION_KEY) == "int8"
+    assert generation_precision(context.db) == "int8"
     assert "int8" in page.message.text()
     again = ModelsPage(context)
     qtbot.addWidget(again)
