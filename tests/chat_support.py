@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.tiny_models import make_tiny_causal_lm
+from tests.tiny_models import make_tiny_chat_model
 
 CHATML = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
@@ -11,16 +11,8 @@ CHATML = (
 )
 
 
-def make_tiny_chat_model(folder: Path, with_template: bool = True) -> Path:
-    """A 2-layer Llama with a BERT tokenizer (random weights: it babbles, quickly)."""
-    make_tiny_causal_lm(folder)
-    if with_template:
-        (folder / "chat_template.jinja").write_text(CHATML, encoding="utf-8")
-    return folder
-
-
 def register_tiny_chat_model(tmp_path: Path, name: str = "tiny-chat") -> str:
     from models.registry import Registry
 
-    Registry().import_folder(make_tiny_chat_model(tmp_path / name), name=name)
+    Registry().import_folder(make_tiny_chat_model(tmp_path / name, CHATML), name=name)
     return name

@@ -63,15 +63,9 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 def tiny_chat_model(folder: Path) -> Path:
     """A tiny Llama with the encoder's tokenizer and a simple chat template."""
-    from tests.tiny_models import make_tiny_causal_lm
+    from tests.tiny_models import make_tiny_chat_model
 
-    folder.mkdir(parents=True, exist_ok=True)
-    make_tiny_causal_lm(folder)
-    config_path = folder / "tokenizer_config.json"
-    config = json.loads(config_path.read_text(encoding="utf-8"))
-    config["chat_template"] = CHAT_TEMPLATE
-    config_path.write_text(json.dumps(config), encoding="utf-8")
-    return folder
+    return make_tiny_chat_model(folder, CHAT_TEMPLATE)
 
 
 def tiny_encoder(folder: Path) -> Path:

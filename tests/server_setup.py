@@ -5,7 +5,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.tiny_models import make_tiny_bert, make_tiny_causal_lm
+from tests.tiny_models import make_tiny_bert, make_tiny_chat_model
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
@@ -13,23 +13,11 @@ CHAT_TEMPLATE = (
 )
 
 
-def make_tiny_chat(folder: Path, with_template: bool = True) -> Path:
-    """A tiny random Llama with a BERT tokenizer and (optionally) a plain chat template."""
-    make_tiny_causal_lm(folder)
-    if with_template:
-        from transformers import AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(folder)
-        tokenizer.chat_template = CHAT_TEMPLATE
-        tokenizer.save_pretrained(folder)
-    return folder
-
-
 def register_tiny_models(registry, root: Path) -> dict[str, str]:
     """Register a tiny chat model, one without a chat template, and a tiny encoder; returns their names."""
     names = {"chat": "tiny-chat", "plain": "tiny-plain", "encoder": "tiny-encoder"}
-    registry.register(make_tiny_chat(root / "chat"), names["chat"], "chat", source="folder")
-    registry.register(make_tiny_chat(root / "plain", with_template=False), names["plain"], "chat", source="folder")
+    registry.register(make_tiny_chat_model(root / "chat", CHAT_TEMPLATE), names["chat"], "chat", source="folder")
+    registry.register(make_tiny_chat_model(root / "plain", None), names["plain"], "chat", source="folder")
     registry.register(make_tiny_bert(root / "encoder"), names["encoder"], "encoder", source="folder")
     return names
 

@@ -28,6 +28,15 @@ def make_tiny_causal_lm(folder: Path, vocab_size: int = 30522) -> Path:
     return folder
 
 
+def make_tiny_chat_model(folder: Path, template: str | None) -> Path:
+    """A tiny causal LM (as make_tiny_causal_lm) with `template` as its chat template, or none."""
+    folder.mkdir(parents=True, exist_ok=True)
+    make_tiny_causal_lm(folder)
+    if template:
+        (folder / "chat_template.jinja").write_text(template, encoding="utf-8")
+    return folder
+
+
 def make_tiny_bert(folder: Path, num_labels: int | None = None) -> Path:
     import torch
     from transformers import BertConfig, BertForSequenceClassification, BertModel

@@ -5,14 +5,15 @@ import pytest
 
 from models.chat import PRESETS, ChatSettings, fit_prompt, respond
 from models.chat.settings import CUSTOM, preset
-from tests.chat_support import make_tiny_chat_model
+from tests.chat_support import CHATML
+from tests.tiny_models import make_tiny_chat_model
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     from models.generation import Generator
 
-    folder = make_tiny_chat_model(tmp_path_factory.mktemp("tiny") / "tiny-chat")
+    folder = make_tiny_chat_model(tmp_path_factory.mktemp("tiny") / "tiny-chat", CHATML)
     return Generator.load(folder, name="tiny-chat")
 
 
@@ -20,7 +21,7 @@ def tiny(tmp_path_factory):
 def tiny_without_template(tmp_path_factory):
     from models.generation import Generator
 
-    folder = make_tiny_chat_model(tmp_path_factory.mktemp("plain") / "tiny-plain", with_template=False)
+    folder = make_tiny_chat_model(tmp_path_factory.mktemp("plain") / "tiny-plain", None)
     return Generator.load(folder, name="tiny-plain")
 
 
