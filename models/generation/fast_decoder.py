@@ -10,6 +10,9 @@ model and runs the same computation with fewer, larger operations:
   a permutation applied to both q and k);
 * keys and values go into a preallocated cache that grows in large steps, and decoding attends
   to it with grouped query heads folded into the query length (no mask, no copies);
+* on a CPU, one decoding step runs its own loop (`_decode`) with in-place operations on buffers
+  allocated once: at ~20 small operations a layer, each costing microseconds whatever its size,
+  the count of operations matters as much as the bytes of weights;
 * the weights may be held as int8 or 4-bit groups (see quantize.py); then the output layer's
   best candidates are scored again against exact rows, so that a near tie between two tokens is
   decided as the full-precision model decides it.
@@ -105,8 +108,9 @@ class FastDecoder:
         self.vocab_size = config.vocab_size
         self.scale = self.head_dim ** -0.5
 
-        self.cache = None
+        self.cache = None  # [layers, 2 * key/value heads (keys, then values), capacity, head_dim]
         self.capacity = 0
+        self.plan = None  # what `_decode` needs, bound once (see _decode_plan)
         self.positions = torch.arange(self.context_length, device=self.device)
         self.static = self.device.type == "cuda"  # decode with static shapes (see static_step)
         self.graph = None
@@ -210,6 +214,7 @@ class FastDecoder:
                 if low_rank is not None:
                     down, up = low_rank
                     setattr(layer, name, WithAdapter(getattr(layer, name), down.to(self.device), up.to(self.device)))
+        self.plan = None
 
     def _smooth_head(self, weight, calibration_ids: list[int] | None) -> None:
         """The output layer as fbgemm int8, with its input smoothed first (SmoothQuant).
@@ -257,10 +262,10 @@ class FastDecoder:
         if self.graph is not None:
             self.graph = None  # a graph holds the old cache's addresses
         capacity = min(self.context_length, max(length, self.capacity * 2, CACHE_STEP))
-        shape = (len(self.layers), 2, self.n_kv, capacity, self.head_dim)
+        shape = (len(self.layers), 2 * self.n_kv, capacity, self.head_dim)
         cache = torch.zeros(shape, dtype=self.cache_dtype, device=self.device)
         if self.cache is not None:
-            cache[:, :, :, : self.capacity] = self.cache
+            cache[:, :, : self.capacity] = self.cache
         self.cache, self.capacity = cache, capacity
 
     def release(self) -> None:
@@ -291,11 +296,11 @@ class FastDecoder:
             mask = torch.ones(n, end, dtype=torch.bool, device=self.device).tril(start)
 
         def store(cache, k, v):
-            cache[0, :, start:end] = k.transpose(0, 1)
-            cache[1, :, start:end] = v.transpose(0, 1)
+            cache[:kv, start:end] = k.transpose(0, 1)
+            cache[kv:, start:end] = v.transpose(0, 1)
 
         def attend(cache, q):
-            keys, values = cache[0, None, :, :end], cache[1, None, :, :end]
+            keys, values = cache[None, :kv, :end], cache[None, kv:, :end]
             if n == 1:
                 # One position: each key/value head serves its group of query heads as "queries".
                 out = F.scaled_dot_product_attention(q.reshape(1, kv, h // kv, hd), keys, values, scale=self.scale)
@@ -319,25 +324,89 @@ class FastDecoder:
             ids = torch.tensor([token], dtype=torch.long, device=self.device)
             where = torch.tensor([position], dtype=torch.long, device=self.device)
             return self.static_step(ids, where)
+        if self.device.type == "cpu":
+            return self._decode(token, position)
         return self.forward(torch.tensor([token], dtype=torch.long), position)
+
+    def _decode_plan(self):
+        """Buffers and per-layer tuples for `_decode`, made on first use (and again after add_adapter)."""
+        import torch
+
+        h, kv, hd, dim = self.n_heads, self.n_kv, self.head_dim, self.hidden
+        qkv = torch.zeros(1, (h + 2 * kv) * hd)
+        pad = torch.zeros(dim)
+        residual = torch.zeros(1, 2 * dim)
+        self.plan = {
+            "qkv": qkv,
+            "rotated": torch.view_as_complex(qkv[0, : (h + kv) * hd].view(h + kv, hd // 2, 2)),
+            "q": qkv[0, : h * hd].view(1, kv, h // kv, hd),
+            "q_heads": qkv[0, : h * hd].view(h, hd),
+            "k_heads": qkv[0, h * hd: (h + kv) * hd].view(kv, hd),
+            "new_kv": qkv[0, h * hd:].view(2 * kv, hd),
+            "residual": residual,
+            "pair": residual.view(2, dim),
+            "signs": torch.tensor([[1.0], [-1.0]]),
+            "layers": [
+                (torch.cat([layer.attn_norm, pad]), layer.qkv, layer.qkv_bias, layer.q_norm, layer.k_norm, layer.out,
+                 torch.cat([layer.mlp_norm, pad]), layer.gate_up, layer.down)
+                for layer in self.layers
+            ],
+        }
+        return self.plan
+
+    def _decode(self, token: int, position: int):
+        """`forward` of one token on a CPU, with fewer and cheaper operations:
+
+        * the residual stream is held as the pair [x, -x], whose mean is zero, so that layer_norm
+          (one fused kernel) computes RMS normalisation (rms_norm is six kernels on a CPU); a
+          layer's output o is added as [o, -o] with one addcmul_;
+        * q, k and v are copied into one float32 buffer, q and k rotated in place through a
+          complex view of it, and the new key and value heads copied to the cache in one copy.
+        """
+        import torch
+        import torch.nn.functional as F
+
+        self.reserve(position + 1)
+        plan = self.plan or self._decode_plan()
+        h, kv, hd, dim, eps, end = self.n_heads, self.n_kv, self.head_dim, self.hidden, self.eps, position + 1
+        qkv_buffer, rotated, new_kv, q = plan["qkv"], plan["rotated"], plan["new_kv"], plan["q"]
+        residual, pair, signs = plan["residual"], plan["pair"], plan["signs"]
+        pair.copy_(self.embed(torch.tensor([token])).float() * signs)
+        rotation = self.freqs[position]
+        width = 2 * dim
+        for cache, (attn_norm, qkv, bias, q_norm, k_norm, out, mlp_norm, gate_up, down) in zip(self.cache, plan["layers"]):
+            qkv_buffer.copy_(qkv(F.layer_norm(residual, (width,), attn_norm, None, eps)[:, :dim].to(self.dtype)))
+            if bias is not None:
+                qkv_buffer.add_(bias)
+            if q_norm is not None:
+                for heads, weight in ((plan["q_heads"], q_norm), (plan["k_heads"], k_norm)):
+                    heads.copy_(F.rms_norm(heads, (hd,), weight, eps))
+            rotated.mul_(rotation)
+            cache[:, position].copy_(new_kv)
+            attended = F.scaled_dot_product_attention(q, cache[None, :kv, :end], cache[None, kv:, :end], scale=self.scale)
+            pair.addcmul_(signs, out(attended.view(1, dim).to(self.dtype)))
+            both = gate_up(F.layer_norm(residual, (width,), mlp_norm, None, eps)[:, :dim].to(self.dtype))
+            pair.addcmul_(signs, down(F.silu(both[:, : self.inner]).mul_(both[:, self.inner:])))
+        return self._head(F.layer_norm(residual, (width,), None, None, eps)[:, :dim])
 
     def static_step(self, ids, position):
         """One decoding step whose tensors all keep their shapes: the position is a tensor, the
         keys and values are written with index_copy_ and attention covers the whole cache under a
         mask. This is what a CUDA graph captures; on a CPU it is the same arithmetic as `forward`.
         """
+        import torch
         import torch.nn.functional as F
 
         h, kv, hd = self.n_heads, self.n_kv, self.head_dim
         visible = (self.positions[: self.capacity] <= position)[None, None, None, :]
 
         def store(cache, k, v):
-            cache[0].index_copy_(1, position, k.transpose(0, 1))
-            cache[1].index_copy_(1, position, v.transpose(0, 1).to(cache.dtype))
+            cache.index_copy_(1, position, torch.cat([k, v.to(cache.dtype)], 1).transpose(0, 1))
 
         def attend(cache, q):
             out = F.scaled_dot_product_attention(
-                q.reshape(1, kv, h // kv, hd).to(cache.dtype), cache[0, None], cache[1, None], attn_mask=visible, scale=self.scale,
+                q.reshape(1, kv, h // kv, hd).to(cache.dtype), cache[None, :kv], cache[None, kv:], attn_mask=visible,
+                scale=self.scale,
             )
             return out.reshape(1, h * hd)
 
@@ -372,10 +441,15 @@ class FastDecoder:
             x = x + layer.down(F.silu(gate_up[:, :width]) * gate_up[:, width:])
         if all_positions:
             return self.lm_head(F.rms_norm(x, (dim,), self.final_norm, eps)).float()
-        logits = self.lm_head(F.rms_norm(x[-1:], (dim,), self.final_norm, eps))[0].float()
+        return self._head(F.rms_norm(x[-1:], (dim,), None, eps))
+
+    def _head(self, normalized):
+        """Logits [vocab] from the last position's hidden state, normalised but not yet weighted
+        by the final norm."""
+        logits = self.lm_head(normalized * self.final_norm)[0].float()
         if self.exact_head is not None:
             best = logits.topk(min(RESCORED_TOKENS, logits.shape[0])).indices
-            logits[best] = self.exact_head.rows(best) @ F.rms_norm(x[-1], (dim,), self.head_norm, eps)
+            logits[best] = self.exact_head.rows(best) @ (normalized[0] * self.head_norm)
         return logits
 
 

@@ -69,8 +69,12 @@ def test_quantized_decoder_stays_close(model_dir, scheme):
     ids = list(range(100, 130))
     expected = reference_logits(model, ids)[-1]
     with torch.inference_mode():
-        got = FastDecoder(model, scheme).forward(torch.tensor(ids), 0)
+        decoder = FastDecoder(model, scheme)
+        got = decoder.forward(torch.tensor(ids), 0)
+        decoder.forward(torch.tensor(ids[:-1]), 0)
+        stepped = decoder.step(ids[-1], len(ids) - 1)  # the CPU's own one-token loop
     assert torch.nn.functional.cosine_similarity(got, expected, dim=0) > 0.99
+    torch.testing.assert_close(stepped, got, atol=2e-2, rtol=1e-2)
 
 
 def test_int4_holds_a_4bit_grid_exactly_and_packed_equals_portable():
