@@ -12,6 +12,8 @@ Both engines run in their own process (so peak memory is each one's own), with t
 of threads, on the same token ids: a short chat prompt and a ~1,000-token one, greedy, 128 new
 tokens at most, the key/value cache cleared before each measured run (no prompt reuse), after one
 warm-up run. Time to first token (TTFT) counts from the call to the first token being chosen.
+On a shared machine one run can be slowed by a neighbour, so the engines take turns for
+`--rounds` rounds and each figure is the best of its rounds, with the range beside it.
 
 A LoRA fine-tune of the default model (rank 16 on every linear layer, as the chat recipe makes
 it) runs as the chat loads it, 4-bit base with the adapters apart, and as int8 merged weights.
@@ -27,6 +29,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -213,12 +216,28 @@ def in_subprocess(*args: str) -> dict:
 
 
 # -- the report -------------------------------------------------------------------------------
+def best_of(rounds: list[dict]) -> dict:
+    """One result from several rounds of the same engine: per prompt the highest tokens/s and the
+    lowest time to first token, with each figure's range over the rounds."""
+    best = dict(rounds[0], rows=[], load_s=min(r["load_s"] for r in rounds), peak_mb=max(r["peak_mb"] for r in rounds))
+    for index, row in enumerate(rounds[0]["rows"]):
+        speeds = [r["rows"][index]["tokens_per_s"] for r in rounds]
+        firsts = [r["rows"][index]["ttft_s"] for r in rounds]
+        best["rows"].append(dict(row, tokens_per_s=max(speeds), ttft_s=min(firsts),
+                                 speed_range=(min(speeds), max(speeds)), ttft_range=(min(firsts), max(firsts))))
+    return best
+
+
 def table(results: dict[str, dict]) -> str:
-    lines = [f"{'engine':<22}{'prompt':>7}{'prompt tok':>11}{'new tok':>8}{'tok/s':>9}{'TTFT ms':>10}{'peak MB':>9}{'load s':>8}"]
+    lines = [f"{'engine':<22}{'prompt':>7}{'prompt tok':>11}{'new tok':>8}{'tok/s':>9}{'(range)':>14}{'TTFT ms':>9}"
+             f"{'(range)':>14}{'peak MB':>9}{'load s':>8}"]
     for engine, result in results.items():
         for row in result["rows"]:
+            low, high = row.get("speed_range", (row["tokens_per_s"],) * 2)
+            first, last = row.get("ttft_range", (row["ttft_s"],) * 2)
             lines.append(f"{engine:<22}{row['prompt']:>7}{row['prompt_tokens']:>11}{row['new_tokens']:>8}"
-                         f"{row['tokens_per_s']:>9.1f}{row['ttft_s'] * 1000:>10.1f}{result['peak_mb']:>9.0f}{result['load_s']:>8.2f}")
+                         f"{row['tokens_per_s']:>9.1f}{f'({low:.0f}-{high:.0f})':>14}{row['ttft_s'] * 1000:>9.0f}"
+                         f"{f'({first * 1000:.0f}-{last * 1000:.0f})':>14}{result['peak_mb']:>9.0f}{result['load_s']:>8.2f}")
     reference = results.get("llama.cpp Q4_1")
     if reference:
         lines.append("")
@@ -234,30 +253,34 @@ def table(results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def benchmark(quants: list[str], threads: int, quality: bool = True, lora: bool = True) -> str:
+def benchmark(quants: list[str], threads: int, quality: bool = True, lora: bool = True, rounds: int = 3) -> str:
     # Both engines use OpenMP; both get the wait policy Fireside chooses for itself (or the one
     # given in the environment), see models/__init__.py.
     import models  # noqa: F401
     model_dir, gguf = default_model_paths()
     prompts = build_prompts(model_dir)
-    results: dict[str, dict] = {}
+    runs: dict[str, object] = {}
     python = llama_python()
     notes = []
     if python and gguf:
-        results["llama.cpp Q4_1"] = run_llama(python, gguf, prompts, threads)
+        runs["llama.cpp Q4_1"] = lambda: run_llama(python, gguf, prompts, threads)
     else:
         notes.append("llama.cpp: skipped (set LLAMA_CPP_PYTHON to the python of an environment with llama-cpp-python)")
     for quant in quants:
-        results[f"fireside {quant}"] = in_subprocess("--engine", str(model_dir), quant, str(threads))
-    if lora:
-        import tempfile
-
-        with tempfile.TemporaryDirectory() as scratch:
+        runs[f"fireside {quant}"] = lambda quant=quant: in_subprocess("--engine", str(model_dir), quant, str(threads))
+    with tempfile.TemporaryDirectory() as scratch:
+        if lora:
             tuned = make_lora_fine_tune(model_dir, Path(scratch) / "tuned")
             for quant, label in (("auto", "LoRA auto (4-bit+ad.)"), ("int8", "LoRA int8 merged")):
-                results[label] = in_subprocess("--engine", str(tuned), quant, str(threads), "--prompts", str(model_dir))
-    report = [f"threads: {threads}, new tokens: {NEW_TOKENS} (greedy), cache cleared before each run, "
-              f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')} GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT', '-')}",
+                runs[label] = lambda quant=quant: in_subprocess("--engine", str(tuned), quant, str(threads),
+                                                                "--prompts", str(model_dir))
+        measured: dict[str, list[dict]] = {name: [] for name in runs}
+        for _ in range(rounds):
+            for name, run in runs.items():
+                measured[name].append(run())
+    results = {name: best_of(rounds_of) for name, rounds_of in measured.items()}
+    report = [f"threads: {threads}, new tokens: {NEW_TOKENS} (greedy), cache cleared before each run, best of {rounds} "
+              f"rounds, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')} GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT', '-')}",
               table(results)]
     if quality:
         q = in_subprocess("--quality", str(model_dir), ",".join(x for x in quants), str(threads))
@@ -290,8 +313,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-lora", action="store_true", help="leave out the LoRA fine-tune's rows")
+    parser.add_argument("--rounds", type=int, default=3, help="the engines take turns this many times; best of each")
     args = parser.parse_args(argv)
-    print(benchmark(args.quant.split(","), args.threads, quality=not args.skip_quality, lora=not args.skip_lora))
+    print(benchmark(args.quant.split(","), args.threads, quality=not args.skip_quality, lora=not args.skip_lora,
+                    rounds=args.rounds))
     return 0
 
 
