@@ -70,11 +70,10 @@ def convert_gguf(gguf_path: Path, target: Path, progress: ProgressCallback | Non
     force_offline()
     report = progress or (lambda fraction, message: None)
     report(0.0, f"Reading tokenizer from {gguf_path.name}")
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from models.loading import transformers_class
 
-    from models.quiet import quiet_libraries
-
-    quiet_libraries()
+    AutoConfig, AutoModelForCausalLM, AutoTokenizer = (
+        transformers_class(name) for name in ("AutoConfig", "AutoModelForCausalLM", "AutoTokenizer"))
 
     folder, name = str(gguf_path.parent), gguf_path.name
     try:

@@ -1,12 +1,28 @@
 """Load registered models with transformers, always from local files and never with remote code."""
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from models.errors import ModelError
 from models.gc_pauses import collector_paused
 from models.home import force_offline
 from models.quiet import quiet_libraries
+
+
+# transformers imports its classes lazily, and that is not safe from two threads at once: a chat
+# model loading while the start-up import ran failed with "cannot import name
+# 'AutoModelForCausalLM' from 'transformers'". Every import of it here takes this lock.
+_importing = threading.RLock()
+
+
+def transformers_class(name: str):
+    """A class of transformers (AutoTokenizer, AutoModelForCausalLM, ...), imported safely."""
+    with _importing:
+        quiet_libraries()
+        import transformers
+
+        return getattr(transformers, name)
 
 
 def _has_safetensors(path: Path) -> bool:
@@ -16,11 +32,8 @@ def _has_safetensors(path: Path) -> bool:
 @collector_paused()
 def load_tokenizer(path: Path):
     force_offline()
-    quiet_libraries()
-    from transformers import AutoTokenizer
-
     try:
-        return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        return transformers_class("AutoTokenizer").from_pretrained(str(path), local_files_only=True)
     except Exception as exc:
         raise ModelError(f"{path}: tokenizer could not be loaded ({exc})") from exc
 
@@ -29,11 +42,9 @@ def load_tokenizer(path: Path):
 def load_causal_lm(path: Path, device: str = "cpu", dtype=None):
     """(model, tokenizer) for a chat model folder, in eval mode on `device`."""
     force_offline()
-    from transformers import AutoModelForCausalLM
-
     tokenizer = load_tokenizer(path)
     try:
-        model = AutoModelForCausalLM.from_pretrained(
+        model = transformers_class("AutoModelForCausalLM").from_pretrained(
             str(path), local_files_only=True, use_safetensors=_has_safetensors(path), dtype=dtype or "auto"
         )
     except Exception as exc:
@@ -45,11 +56,9 @@ def load_causal_lm(path: Path, device: str = "cpu", dtype=None):
 def load_encoder(path: Path, device: str = "cpu"):
     """(model, tokenizer) for a BERT-style encoder folder (AutoModel, no task head)."""
     force_offline()
-    from transformers import AutoModel
-
     tokenizer = load_tokenizer(path)
     try:
-        model = AutoModel.from_pretrained(str(path), local_files_only=True, use_safetensors=_has_safetensors(path))
+        model = transformers_class("AutoModel").from_pretrained(str(path), local_files_only=True, use_safetensors=_has_safetensors(path))
     except Exception as exc:
         raise ModelError(f"{path}: encoder could not be loaded ({exc})") from exc
     return model.to(device).eval(), tokenizer
@@ -58,11 +67,9 @@ def load_encoder(path: Path, device: str = "cpu"):
 @collector_paused()
 def load_sequence_classifier(path: Path, device: str = "cpu"):
     force_offline()
-    from transformers import AutoModelForSequenceClassification
-
     tokenizer = load_tokenizer(path)
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(
+        model = transformers_class("AutoModelForSequenceClassification").from_pretrained(
             str(path), local_files_only=True, use_safetensors=_has_safetensors(path)
         )
     except Exception as exc:
@@ -74,7 +81,7 @@ def import_model_stack() -> None:
     """Import what loading the default models needs (torch, transformers and the modules loading
     pulls in later), with the collector paused and the result frozen: run once in the background
     at start-up, it leaves later loads little to import and the collector little to walk."""
-    with collector_paused(freeze=True):
+    with _importing, collector_paused(freeze=True):
         import torch  # noqa: F401
         import torch.ao.quantization  # noqa: F401 - the encoder's int8 layers (pulls in torch.fx and sympy)
         import transformers.models.bert.modeling_bert  # noqa: F401 - the default encoder
