@@ -58,7 +58,9 @@ def load_encoder(path: Path, device: str = "cpu"):
     force_offline()
     tokenizer = load_tokenizer(path)
     try:
-        model = transformers_class("AutoModel").from_pretrained(str(path), local_files_only=True, use_safetensors=_has_safetensors(path))
+        model = transformers_class("AutoModel").from_pretrained(
+            str(path), local_files_only=True, use_safetensors=_has_safetensors(path)
+        )
     except Exception as exc:
         raise ModelError(f"{path}: encoder could not be loaded ({exc})") from exc
     return model.to(device).eval(), tokenizer

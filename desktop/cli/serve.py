@@ -5,6 +5,7 @@ import os
 import sys
 
 from desktop.server.config import DEFAULT_HOST, DEFAULT_MAX_BODY_BYTES, DEFAULT_PORT
+from models.generation.quantize import QUANTIZATIONS
 
 
 def register(subparsers) -> None:
@@ -20,7 +21,7 @@ def register(subparsers) -> None:
                         help="require 'Authorization: Bearer KEY' on every request (default: $FIRESIDE_API_KEY); "
                              "needed for any address other than this computer's own")
     parser.add_argument("--device", default="auto", help="cpu, cuda, mps or auto (default)")
-    parser.add_argument("--quantization", choices=("auto", "none", "int8", "int4"),
+    parser.add_argument("--quantization", choices=QUANTIZATIONS,
                         help="how chat models hold their weights (default: the Models page's choice, else auto)")
     parser.add_argument("--record", action="store_true", help="keep the conversations in Fireside's history")
     parser.add_argument("--max-body-mb", type=float, default=DEFAULT_MAX_BODY_BYTES / 2**20,
@@ -32,7 +33,6 @@ def register(subparsers) -> None:
 def serve(args) -> int:
     from desktop.server import ServerConfig, ServerController, ServerError
     from desktop.store import open_database
-
     from desktop.store.settings import generation_precision
 
     db = open_database()

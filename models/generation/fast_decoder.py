@@ -368,13 +368,14 @@ class FastDecoder:
 
         self.reserve(position + 1)
         plan = self.plan or self._decode_plan()
-        h, kv, hd, dim, eps, end = self.n_heads, self.n_kv, self.head_dim, self.hidden, self.eps, position + 1
+        kv, hd, dim, eps, end = self.n_kv, self.head_dim, self.hidden, self.eps, position + 1
         qkv_buffer, rotated, new_kv, q = plan["qkv"], plan["rotated"], plan["new_kv"], plan["q"]
         residual, pair, signs = plan["residual"], plan["pair"], plan["signs"]
         pair.copy_(self.embed(torch.tensor([token])).float() * signs)
         rotation = self.freqs[position]
         width = 2 * dim
-        for cache, (attn_norm, qkv, bias, q_norm, k_norm, out, mlp_norm, gate_up, down) in zip(self.cache, plan["layers"]):
+        layers = zip(self.cache, plan["layers"])
+        for cache, (attn_norm, qkv, bias, q_norm, k_norm, out, mlp_norm, gate_up, down) in layers:
             qkv_buffer.copy_(qkv(F.layer_norm(residual, (width,), attn_norm, None, eps)[:, :dim].to(self.dtype)))
             if bias is not None:
                 qkv_buffer.add_(bias)
@@ -383,7 +384,8 @@ class FastDecoder:
                     heads.copy_(F.rms_norm(heads, (hd,), weight, eps))
             rotated.mul_(rotation)
             cache[:, position].copy_(new_kv)
-            attended = F.scaled_dot_product_attention(q, cache[None, :kv, :end], cache[None, kv:, :end], scale=self.scale)
+            keys, values = cache[None, :kv, :end], cache[None, kv:, :end]
+            attended = F.scaled_dot_product_attention(q, keys, values, scale=self.scale)
             pair.addcmul_(signs, out(attended.view(1, dim).to(self.dtype)))
             both = gate_up(F.layer_norm(residual, (width,), mlp_norm, None, eps)[:, :dim].to(self.dtype))
             pair.addcmul_(signs, down(F.silu(both[:, : self.inner]).mul_(both[:, self.inner:])))
