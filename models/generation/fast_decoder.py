@@ -25,7 +25,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from models.generation.quantize import DynamicInt8Linear, GroupInt8Rows, dynamic_int8_available, make_linear
+from models.generation.quantize import (
+    DynamicInt8Linear, GroupInt8Rows, dynamic_int8_available, make_linear, native_int4_ready,
+)
 
 SUPPORTED_TYPES = ("llama", "mistral", "qwen2", "qwen3")
 STATIC_ROPE_TYPES = ("default", "linear", "llama3", "yarn")
@@ -94,7 +96,9 @@ class FastDecoder:
         self.device = torch.device(device)
         self.dtype = dtype or (torch.float32 if scheme == "none" and self.device.type == "cpu" else torch.bfloat16)
         if scheme != "none" and self.device.type == "cpu":
-            self.dtype = torch.bfloat16  # the packed CPU kernels take bfloat16 activations
+            # PyTorch's packed CPU kernels take bfloat16 activations, Fireside's 4-bit kernel float32.
+            native = scheme == "int4" and not portable and native_int4_ready()
+            self.dtype = torch.float32 if native else torch.bfloat16
         self.scheme = scheme
         # On a CPU, attention over a float32 cache is faster than over bfloat16 (no conversions).
         self.cache_dtype = torch.float32 if self.device.type == "cpu" else self.dtype

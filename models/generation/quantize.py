@@ -11,7 +11,8 @@ convention, `layer(x) -> x @ W.T + b` for a 2-D activation `x`:
   GGUF file is held again with no further loss (only the scales are rounded to bfloat16).
 
 On the CPU the quantized layers call PyTorch's own packed kernels (`_weight_int8pack_mm`,
-`_weight_int4pack_mm_for_cpu`), which take bfloat16 activations. On other devices they keep the
+`_weight_int4pack_mm_for_cpu`), which take bfloat16 activations; where Fireside's own 4-bit
+kernel is built (native_kernels.py), `NativeInt4Linear` holds the 4-bit weights for it instead. On other devices they keep the
 compact weights and expand one layer at a time before a plain matmul (`portable=True`), which is
 correct everywhere and is how these layers are tested against the packed kernels.
 """
@@ -115,7 +116,7 @@ def quantize_int4(weight, group_size: int = GROUP_SIZE, dtype=None):
     groups = weight.detach().float().reshape(n, k // group_size, group_size)
     low = groups.amin(dim=-1, keepdim=True)
     high = groups.amax(dim=-1, keepdim=True)
-    scale = ((high - low) / 15.0).clamp(min=1e-12).to(dtype).float()
+    scale = ((high - low) / 15.0).to(dtype).float().clamp(min=torch.finfo(dtype).tiny)
     low = low.to(dtype).float()
     q = torch.clamp(torch.round((groups - low) / scale), 0, 15).to(torch.int32)
     return q.reshape(n, k), scale.reshape(n, -1), low.reshape(n, -1)
@@ -223,6 +224,67 @@ class Int4Linear:
         return self.packed.numel() + self.scales_and_zeros.numel() * self.scales_and_zeros.element_size()
 
 
+# Output rows the native kernel keeps together: one 512-bit register holds one result for each.
+BLOCK_ROWS = 16
+
+
+class NativeInt4Linear:
+    """4-bit weights in llama.cpp's Q4_1 grouping (a float16 scale and minimum for each group of
+    32), multiplied by Fireside's own kernel (native_kernels.py, native/q4_matmul.cpp): activations
+    are quantized to int8 per group of 32 on each call and the dot products run on int8
+    instructions. Weights converted from a Q4_1 GGUF are held exactly, scales included. Takes and
+    returns float32.
+    """
+
+    kind = "int4"
+
+    def __init__(self, weight, bias=None):
+        import torch
+
+        from models.generation import native_kernels
+
+        if not native_kernels.load():
+            raise ValueError("Fireside's 4-bit kernel is not built on this machine")
+        q, scale, low = quantize_int4(weight, GROUP_SIZE, torch.float16)
+        if not (torch.isfinite(scale).all() and torch.isfinite(low).all()):
+            raise ValueError("weights beyond the range of float16 scales")
+        n, k = q.shape
+        self.out_features, self.in_features = n, k
+        blocks = n // BLOCK_ROWS
+        # [blocks, 16 rows, K/8, (low, high) nibble, 4] -> [blocks, K/8, 16 rows x 4 bytes]
+        nibbles = q.reshape(blocks, BLOCK_ROWS, k // 8, 2, 4)
+        pairs = (nibbles[:, :, :, 0] | (nibbles[:, :, :, 1] << 4)).to(torch.uint8)
+        self.packed = pairs.transpose(1, 2).reshape(blocks, k // 8, 4 * BLOCK_ROWS).contiguous()
+        self.scale, self.low = (
+            values.to(torch.float16).reshape(blocks, BLOCK_ROWS, -1).transpose(1, 2).contiguous()
+            for values in (scale, low)
+        )
+        self.bias = None if bias is None else bias.detach().float().contiguous()
+
+    @staticmethod
+    def supports(weight) -> bool:
+        n, k = weight.shape
+        return weight.device.type == "cpu" and n % BLOCK_ROWS == 0 and k % GROUP_SIZE == 0
+
+    def dequantize(self):
+        import torch
+
+        n, k = self.out_features, self.in_features
+        pairs = self.packed.reshape(n // BLOCK_ROWS, k // 8, BLOCK_ROWS, 4).transpose(1, 2)
+        q = torch.stack([pairs & 0x0F, pairs >> 4], dim=3).reshape(n, k // GROUP_SIZE, GROUP_SIZE).float()
+        scale, low = (values.transpose(1, 2).reshape(n, -1, 1).float() for values in (self.scale, self.low))
+        return (q * scale + low).reshape(n, k)
+
+    def __call__(self, x):
+        import torch
+
+        return torch.ops.fireside.q4_linear(x.float().contiguous(), self.packed, self.scale, self.low, self.bias)
+
+    @property
+    def nbytes(self) -> int:
+        return self.packed.numel() + 2 * self.scale.numel() * self.scale.element_size()
+
+
 class GroupInt8Rows:
     """A table of rows (an embedding, or the output layer read one token at a time) as int8 in
     groups of 32 along each row, each group with a float32 scale.
@@ -299,12 +361,24 @@ class DynamicInt8Linear:
         return self.shape[0] * self.shape[1] + self.shape[0] * 4
 
 
+def native_int4_ready() -> bool:
+    """Whether 4-bit layers on this CPU use Fireside's own kernel (which takes float32 activations)."""
+    from models.generation import native_kernels
+
+    return native_kernels.available()
+
+
 def make_linear(weight, bias, scheme: str, dtype, portable: bool = False):
     """A layer for `weight` [N, K] under `scheme` ('none', 'int8', 'int4').
 
     A shape the 4-bit kernel cannot take (input size not a multiple of the group) gets int8.
     """
     if scheme == "int4" and int4_supported(weight):
+        if not portable and native_int4_ready() and NativeInt4Linear.supports(weight):
+            try:
+                return NativeInt4Linear(weight, bias)
+            except ValueError:
+                pass
         return Int4Linear(weight, bias, dtype=dtype, portable=portable)
     if scheme in ("int4", "int8"):
         return Int8Linear(weight, bias, dtype=dtype, portable=portable)

@@ -61,15 +61,22 @@ def test_full_precision_matches_transformers_whole_chunked_and_stepwise(model_di
         torch.testing.assert_close(decoder.step(ids[39], 39), expected[39], atol=2e-4, rtol=1e-4)
 
 
-@pytest.mark.parametrize("scheme", ["int8", "int4"])
-def test_quantized_decoder_stays_close(model_dir, scheme):
+@pytest.mark.parametrize("scheme", ["int8", "int4", "int4-torch"])
+def test_quantized_decoder_stays_close(model_dir, scheme, monkeypatch):
+    """int4 runs on Fireside's own kernel where it is built, int4-torch on PyTorch's."""
+    from models.generation import native_kernels
     from models.loading import load_causal_lm
 
+    if scheme == "int4-torch":
+        monkeypatch.setenv("FIRESIDE_NATIVE_KERNELS", "0")
     model, _ = load_causal_lm(model_dir)
     ids = list(range(100, 130))
     expected = reference_logits(model, ids)[-1]
     with torch.inference_mode():
-        decoder = FastDecoder(model, scheme)
+        decoder = FastDecoder(model, scheme.removesuffix("-torch"))
+        if scheme.startswith("int4"):
+            native = scheme == "int4" and native_kernels.available()
+            assert type(decoder.layers[0].qkv).__name__ == ("NativeInt4Linear" if native else "Int4Linear")
         got = decoder.forward(torch.tensor(ids), 0)
         decoder.forward(torch.tensor(ids[:-1]), 0)
         stepped = decoder.step(ids[-1], len(ids) - 1)  # the CPU's own one-token loop
