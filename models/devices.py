@@ -23,6 +23,8 @@ def machine_report() -> dict:
     import torch
     import transformers
 
+    from models.generation import native_kernels
+
     gpus = []
     if torch.cuda.is_available():
         for index in range(torch.cuda.device_count()):
@@ -39,4 +41,5 @@ def machine_report() -> dict:
         "mps_available": mps,
         "gpus": gpus,
         "cpu_threads": torch.get_num_threads(),
+        "int4_kernel": native_kernels.describe(),
     }

@@ -71,6 +71,7 @@ def doctor(args) -> int:
             print(f"  GPU {gpu['index']}       {gpu['name']}, {gpu['memory_gb']} GB")
         print(f"MPS           {'yes' if report['mps_available'] else 'no'}")
         print(f"CPU threads   {report['cpu_threads']}")
+        print(f"4-bit kernel  {report['int4_kernel']}")
         print(f"Data home     {report['data_home']}")
         for m in report["models"]:
             if m["ok"]:

@@ -28,7 +28,8 @@ def register(subparsers) -> None:
     download.add_argument("--name")
     download.set_defaults(func=download_model)
 
-    prepare = actions.add_parser("prepare", help="convert the bundled chat model once (done by the set-up)")
+    prepare = actions.add_parser("prepare", help="convert the bundled chat model and compile the 4-bit kernel, once "
+                                 "(done by the set-up)")
     prepare.set_defaults(func=prepare_models)
 
     remove = actions.add_parser("remove", help="remove a model from Fireside (bundled models stay)")
@@ -80,7 +81,12 @@ def remove_model(args) -> int:
 
 def prepare_models(args) -> int:
     from models import bundled
+    from models.generation import native_kernels
 
+    if native_kernels.needs_build():
+        print("Compiling the 4-bit kernel for this CPU (once, ~15 s)", flush=True)
+        problem = native_kernels.build()
+        print(problem or "4-bit kernel ready")
     if bundled.chat_cache_ready():
         print(f"{bundled.CHAT_NAME} is ready")
         return 0
