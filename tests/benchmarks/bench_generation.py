@@ -1,7 +1,7 @@
 """Generation speed and quality against llama.cpp, on the default chat model, in one run.
 
     python -m pytest tests/benchmarks/bench_generation.py -s
-    python tests/benchmarks/bench_generation.py [--quant int4,int8,none] [--threads 2] [--skip-quality]
+    python tests/benchmarks/bench_generation.py [--quant int4,int4-torch,int8,none] [--threads 2] [--skip-quality]
 
 llama.cpp runs through llama-cpp-python, which is not a dependency of Fireside: install it into its
 own environment (`python -m venv llama-venv && llama-venv/bin/pip install llama-cpp-python`) and
@@ -102,6 +102,14 @@ def build_prompts(model_dir: Path) -> dict[str, list[int]]:
     return {"short": chat(SHORT_PROMPT), "1k": chat(body + "\n\nSummarise the text above in three sentences.")}
 
 
+def engine_scheme(quant: str) -> tuple[str, dict[str, str]]:
+    """The precision and environment of a --quant entry: "int4-torch" is 4-bit weights on PyTorch's
+    kernel instead of Fireside's own (the reference for what the native kernel gains)."""
+    if quant == "int4-torch":
+        return "int4", {"FIRESIDE_NATIVE_KERNELS": "0"}
+    return quant, {}
+
+
 # -- Fireside's engine, in its own process -----------------------------------------------------
 def run_fireside(model_dir: Path, prompts: dict, quant: str, threads: int) -> dict:
     import resource
@@ -159,7 +167,11 @@ def run_quality(model_dir: Path, quants: list[str], threads: int) -> dict:
     reference = [full.generate(p, settings).text for p in prompts]
     result = {"reference_ppl": reference_ppl, "text_tokens": len(text_ids), "prompts": len(prompts), "quants": {}}
     for quant in quants:
-        generator = full if quant == "none" else Generator.load(model_dir, quantization=quant)
+        scheme, env = engine_scheme(quant)
+        os.environ.update(env)
+        generator = full if quant == "none" else Generator.load(model_dir, quantization=scheme)
+        for name in env:
+            os.environ.pop(name)
         replies = [generator.generate(p, settings).text for p in prompts]
         decoder = generator.decoder
         decoder.release()
@@ -207,8 +219,8 @@ def run_llama(python: str, gguf: Path, prompts: dict, threads: int) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def in_subprocess(*args: str) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+def in_subprocess(*args: str, **extra_env: str) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""), **extra_env)
     done = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, timeout=1800, env=env, cwd=ROOT)
     if done.returncode != 0:
         raise RuntimeError(done.stderr.strip()[-2000:])
@@ -267,7 +279,9 @@ def benchmark(quants: list[str], threads: int, quality: bool = True, lora: bool 
     else:
         notes.append("llama.cpp: skipped (set LLAMA_CPP_PYTHON to the python of an environment with llama-cpp-python)")
     for quant in quants:
-        runs[f"fireside {quant}"] = lambda quant=quant: in_subprocess("--engine", str(model_dir), quant, str(threads))
+        scheme, env = engine_scheme(quant)
+        runs[f"fireside {quant}"] = lambda scheme=scheme, env=env: in_subprocess(
+            "--engine", str(model_dir), scheme, str(threads), **env)
     with tempfile.TemporaryDirectory() as scratch:
         if lora:
             tuned = make_lora_fine_tune(model_dir, Path(scratch) / "tuned")
@@ -295,7 +309,7 @@ def benchmark(quants: list[str], threads: int, quality: bool = True, lora: bool 
 
 def test_generation_benchmark():
     print()
-    print(benchmark(os.environ.get("BENCH_QUANTS", "int4,int8,none").split(","), int(os.environ.get("BENCH_THREADS", "2"))))
+    print(benchmark(os.environ.get("BENCH_QUANTS", "int4,int4-torch,int8,none").split(","), int(os.environ.get("BENCH_THREADS", "2"))))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -309,7 +323,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_quality(Path(argv[1]), argv[2].split(","), int(argv[3]))))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quant", default="int4,int8,none")
+    parser.add_argument("--quant", default="int4,int4-torch,int8,none",
+                        help="int4-torch: 4-bit weights on PyTorch's kernel instead of Fireside's own")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-lora", action="store_true", help="leave out the LoRA fine-tune's rows")
