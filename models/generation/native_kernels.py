@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import sys
 import threading
 from pathlib import Path
@@ -141,6 +142,9 @@ def build() -> str | None:
             reason = lines[-1] if lines else type(error).__name__
             return f"The 4-bit kernel could not be compiled ({reason}): 4-bit layers use PyTorch's kernel."
         _loaded = True
+    for old in folder.glob("fireside_q4_*"):
+        if old != target:  # built from an earlier source or for an earlier torch
+            shutil.rmtree(old, ignore_errors=True)
     return None
 
 

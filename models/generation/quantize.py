@@ -280,6 +280,13 @@ class NativeInt4Linear:
 
         return torch.ops.fireside.q4_linear(x.float().contiguous(), self.packed, self.scale, self.low, self.bias)
 
+    def adapted(self, x, down_t, up_t):
+        """The layer plus a LoRA correction, (x @ down_t) @ up_t, in the same call."""
+        import torch
+
+        return torch.ops.fireside.q4_linear(x.float().contiguous(), self.packed, self.scale, self.low, self.bias,
+                                            down_t, up_t)
+
     @property
     def nbytes(self) -> int:
         return self.packed.numel() + 2 * self.scale.numel() * self.scale.element_size()

@@ -99,3 +99,17 @@ def test_a_failed_compile_is_told_in_words_and_leaves_pytorch_kernel(kernel, tmp
     message, state = done.stdout.strip().splitlines()[-2:]
     assert message.startswith("The 4-bit kernel could not be compiled (") and "PyTorch's kernel" in message
     assert state.startswith("False PyTorch's")
+
+
+def test_a_lora_adapter_is_added_in_the_same_call(kernel):
+    from models.generation.lora import WithAdapter
+
+    weight = grid_weight(96, 128, seed=5)
+    layer = NativeInt4Linear(weight, torch.randn(96))
+    generator = torch.Generator().manual_seed(6)
+    down, up = torch.randn(8, 128, generator=generator), torch.randn(96, 8, generator=generator) * 0.1
+    x = torch.randn(3, 128, generator=generator)
+    expected = layer(x) + (x @ down.T) @ up.T
+    adapted = WithAdapter(layer, down, up)
+    assert adapted.fused is not None
+    torch.testing.assert_close(adapted(x), expected, atol=1e-4, rtol=1e-4)

@@ -88,8 +88,11 @@ __m512 block_dot(const uint8_t* w, const uint16_t* d, const uint16_t* m, int64_t
 // Blocks of rows a task takes: enough that the threads' fixed cost is small next to the work.
 constexpr int64_t kBlockGrain = 4;
 
+// With a LoRA adapter (down [K, r], up [r, N], float32: A and B transposed) each result also gets
+// up.T @ (down.T @ x): a fine-tuned model runs as one call a layer, like the bundled one.
 at::Tensor q4_linear(const at::Tensor& x, const at::Tensor& packed, const at::Tensor& d, const at::Tensor& m,
-                     const std::optional<at::Tensor>& bias) {
+                     const std::optional<at::Tensor>& bias, const std::optional<at::Tensor>& down,
+                     const std::optional<at::Tensor>& up) {
   TORCH_CHECK(x.dim() == 2 && x.scalar_type() == at::kFloat && x.is_contiguous(), "x: contiguous float32 [M, K]");
   TORCH_CHECK(packed.dim() == 3 && packed.scalar_type() == at::kByte && packed.is_contiguous() && packed.size(2) == 64,
               "packed: contiguous uint8 [N/16, K/8, 64]");
@@ -101,6 +104,20 @@ at::Tensor q4_linear(const at::Tensor& x, const at::Tensor& packed, const at::Te
   TORCH_CHECK(d.sizes() == at::IntArrayRef({blocks, groups, kBlockRows}) && m.sizes() == d.sizes(),
               "scales and minimums do not match the weights");
   TORCH_CHECK(!bias.has_value() || (bias->scalar_type() == at::kFloat && bias->numel() == n), "bias: float32 [N]");
+  TORCH_CHECK(down.has_value() == up.has_value(), "an adapter needs both down and up");
+  at::Tensor reduced;  // [M, r]: the adapter's down projection of x
+  const float* upp = nullptr;
+  const float* rp = nullptr;
+  int64_t rank = 0;
+  if (down.has_value()) {
+    rank = down->size(1);
+    TORCH_CHECK(down->scalar_type() == at::kFloat && down->size(0) == k, "down: float32 [K, r]");
+    TORCH_CHECK(up->scalar_type() == at::kFloat && up->is_contiguous() && up->size(0) == rank && up->size(1) == n,
+                "up: contiguous float32 [r, N]");
+    reduced = at::mm(x, *down).contiguous();
+    upp = up->data_ptr<float>();
+    rp = reduced.data_ptr<float>();
+  }
   std::vector<int8_t> high(rows * k), low(rows * k);
   std::vector<float> xscale(rows * groups), xsum(rows * groups);
   const float* xp = x.data_ptr<float>();
@@ -119,7 +136,11 @@ at::Tensor q4_linear(const at::Tensor& x, const at::Tensor& packed, const at::Te
       for (int64_t r = 0; r < rows; ++r) {
         const __m512 y = block_dot(wp + b * (k / 8) * 64, dp + b * groups * kBlockRows, mp + b * groups * kBlockRows,
                                    groups, high.data() + r * k, low.data() + r * k, xscale.data() + r * groups, xsum.data() + r * groups);
-        _mm512_storeu_ps(op + r * n + b * kBlockRows, _mm512_add_ps(y, b16));
+        __m512 total = _mm512_add_ps(y, b16);
+        for (int64_t j = 0; j < rank; ++j)
+          total = _mm512_fmadd_ps(_mm512_loadu_ps(upp + j * n + b * kBlockRows),
+                                  _mm512_set1_ps(rp[r * rank + j]), total);
+        _mm512_storeu_ps(op + r * n + b * kBlockRows, total);
       }
     }
   });
@@ -129,6 +150,7 @@ at::Tensor q4_linear(const at::Tensor& x, const at::Tensor& packed, const at::Te
 }  // namespace
 
 TORCH_LIBRARY(fireside, library) {
-  library.def("q4_linear(Tensor x, Tensor packed, Tensor d, Tensor m, Tensor? bias) -> Tensor");
+  library.def(
+      "q4_linear(Tensor x, Tensor packed, Tensor d, Tensor m, Tensor? bias, Tensor? down=None, Tensor? up=None) -> Tensor");
   library.impl("q4_linear", c10::DispatchKey::CPU, &q4_linear);
 }
