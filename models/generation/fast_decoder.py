@@ -12,7 +12,9 @@ model and runs the same computation with fewer, larger operations:
   to it with grouped query heads folded into the query length (no mask, no copies);
 * on a CPU, one decoding step runs its own loop (`_decode`) with in-place operations on buffers
   allocated once: at ~20 small operations a layer, each costing microseconds whatever its size,
-  the count of operations matters as much as the bytes of weights;
+  the count of operations matters as much as the bytes of weights; where Fireside's native
+  kernels are built, its attention is one call over the cache shared by the threads in chunks of
+  positions (native/cpu_kernels.cpp);
 * the weights may be held as int8 or 4-bit groups (see quantize.py); then the output layer's
   best candidates are scored again against exact rows, so that a near tie between two tokens is
   decided as the full-precision model decides it.
@@ -42,6 +44,18 @@ CALIBRATION_TEXT = (
     "def add(a, b):\n    return a + b\n"
     "What is the capital of France? The capital of France is Paris. 1, 2, 3, 4, 5!"
 )
+
+
+def native_attention(heads: int, kv_heads: int, head_dim: int):
+    """Fireside's one-query attention over a float32 cache (native/cpu_kernels.cpp), or None where
+    it is not built or cannot take these heads (then scaled_dot_product_attention)."""
+    import torch
+
+    from models.generation import native_kernels
+
+    if native_kernels.available() and head_dim % 16 == 0 and head_dim <= 256 and heads // kv_heads <= 16:
+        return torch.ops.fireside.decode_attention
+    return None
 
 
 def unsupported_reason(config) -> str | None:
@@ -350,6 +364,7 @@ class FastDecoder:
             "residual": residual,
             "pair": residual.view(2, dim),
             "signs": torch.tensor([[1.0], [-1.0]]),
+            "attention": native_attention(h, kv, hd),
             "layers": [
                 (torch.cat([layer.attn_norm, pad]), layer.qkv, layer.qkv_bias, layer.q_norm, layer.k_norm, layer.out,
                  torch.cat([layer.mlp_norm, pad]), layer.gate_up, layer.down)
@@ -375,6 +390,7 @@ class FastDecoder:
         kv, hd, dim, eps, end = self.n_kv, self.head_dim, self.hidden, self.eps, position + 1
         qkv_buffer, rotated, new_kv, q = plan["qkv"], plan["rotated"], plan["new_kv"], plan["q"]
         residual, pair, signs = plan["residual"], plan["pair"], plan["signs"]
+        q_heads, attention = plan["q_heads"], plan["attention"]
         pair.copy_(self.embed(torch.tensor([token])).float() * signs)
         rotation = self.freqs[position]
         width = 2 * dim
@@ -388,8 +404,10 @@ class FastDecoder:
                     heads.copy_(F.rms_norm(heads, (hd,), weight, eps))
             rotated.mul_(rotation)
             cache[:, position].copy_(new_kv)
-            keys, values = cache[None, :kv, :end], cache[None, kv:, :end]
-            attended = F.scaled_dot_product_attention(q, keys, values, scale=self.scale)
+            if attention is not None:
+                attended = attention(q_heads, cache, end, self.scale)
+            else:
+                attended = F.scaled_dot_product_attention(q, cache[None, :kv, :end], cache[None, kv:, :end], scale=self.scale)
             pair.addcmul_(signs, out(attended.view(1, dim).to(self.dtype)))
             both = gate_up(F.layer_norm(residual, (width,), mlp_norm, None, eps)[:, :dim].to(self.dtype))
             pair.addcmul_(signs, down(F.silu(both[:, : self.inner]).mul_(both[:, self.inner:])))

@@ -1,15 +1,17 @@
-"""Fireside's own CPU kernel for 4-bit weights (native/q4_matmul.cpp), compiled once on this machine.
+"""Fireside's own CPU kernels for decoding (native/cpu_kernels.cpp), compiled once on this machine:
+4-bit layers (`q4_linear`) and one-query attention (`decode_attention`).
 
 PyTorch's 4-bit CPU kernel expands the weights to float32 before multiplying, which makes it bound
 by arithmetic (about 32 G multiply-adds a second on two cores here) rather than by reading the
-weights. This kernel quantizes the activations to int8 in groups of 32, as llama.cpp does, and
-multiplies with AVX-512 VNNI int8 dot products (about 140 G a second on the same cores), so a
-decoding step is bound by memory again.
+weights. `q4_linear` quantizes the activations to int8 in groups of 32 (two int8 parts each, ~14
+bits) and multiplies with AVX-512 VNNI int8 dot products (about 140 G a second on the same
+cores), so a decoding step is bound by memory again. `decode_attention` shares a long context
+between the threads in chunks of positions, where PyTorch's flash attention splits by head.
 
 It is compiled with the machine's C++ compiler at set-up (`fireside models prepare`), into a folder
 named after the source, torch and Python versions, and loaded when present. Without a compiler,
-on a CPU without AVX-512 VNNI, or with FIRESIDE_NATIVE_KERNELS=0, 4-bit layers use PyTorch's
-kernel: the same weights, slower.
+on a CPU without AVX-512 VNNI, or with FIRESIDE_NATIVE_KERNELS=0, decoding uses PyTorch's kernels:
+the same weights, slower.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import sys
 import threading
 from pathlib import Path
 
-SOURCE = Path(__file__).with_name("native") / "q4_matmul.cpp"
+SOURCE = Path(__file__).with_name("native") / "cpu_kernels.cpp"
 CPU_FLAGS = ("avx512f", "avx512bw", "avx512vl", "avx512_vnni", "f16c", "fma")
 COMPILE_FLAGS = ["-O3", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni", "-mf16c", "-mfma", "-fopenmp"]
 # at::parallel_for is OpenMP compiled into the kernel; it shares torch's own libgomp (same soname).
@@ -61,7 +63,7 @@ def _candidate_folders() -> list[Path]:
 
 
 def _name() -> str:
-    return f"fireside_q4_{_key()}"
+    return f"fireside_kernels_{_key()}"
 
 
 def built_library() -> Path | None:
@@ -142,7 +144,7 @@ def build() -> str | None:
             reason = lines[-1] if lines else type(error).__name__
             return f"The 4-bit kernel could not be compiled ({reason}): 4-bit layers use PyTorch's kernel."
         _loaded = True
-    for old in folder.glob("fireside_q4_*"):
+    for old in folder.glob("fireside_kernels_*"):
         if old != target:  # built from an earlier source or for an earlier torch
             shutil.rmtree(old, ignore_errors=True)
     return None

@@ -230,7 +230,7 @@ BLOCK_ROWS = 16
 
 class NativeInt4Linear:
     """4-bit weights in llama.cpp's Q4_1 grouping (a float16 scale and minimum for each group of
-    32), multiplied by Fireside's own kernel (native_kernels.py, native/q4_matmul.cpp): activations
+    32), multiplied by Fireside's own kernel (native_kernels.py, native/cpu_kernels.cpp): activations
     are quantized to int8 per group of 32 on each call and the dot products run on int8
     instructions. Weights converted from a Q4_1 GGUF are held exactly, scales included. Takes and
     returns float32.

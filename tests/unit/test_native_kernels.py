@@ -1,4 +1,5 @@
-"""Fireside's own 4-bit CPU kernel: exact weights, activations to ~14 bits, rows independent."""
+"""Fireside's own CPU kernels: 4-bit layers (exact weights, activations to ~14 bits, rows
+independent) and one-query attention for decoding."""
 import pytest
 import torch
 
@@ -113,3 +114,23 @@ def test_a_lora_adapter_is_added_in_the_same_call(kernel):
     adapted = WithAdapter(layer, down, up)
     assert adapted.fused is not None
     torch.testing.assert_close(adapted(x), expected, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("heads,kv_heads,head_dim", [(9, 3, 64), (4, 4, 16), (8, 2, 128)])
+def test_decoding_attention_equals_scaled_dot_product_attention(kernel, heads, kv_heads, head_dim):
+    import torch.nn.functional as F
+
+    generator = torch.Generator().manual_seed(heads + head_dim)
+    capacity = 600
+    cache = torch.randn(2 * kv_heads, capacity, head_dim, generator=generator)
+    q = torch.randn(heads, head_dim, generator=generator) * 3  # sharp attention: the maxima matter
+    scale = head_dim ** -0.5
+    for end in (1, 2, 127, 128, 129, 511, capacity):
+        got = torch.ops.fireside.decode_attention(q, cache, end, scale)
+        expected = F.scaled_dot_product_attention(
+            q.view(1, kv_heads, heads // kv_heads, head_dim), cache[None, :kv_heads, :end], cache[None, kv_heads:, :end],
+            scale=scale,
+        ).reshape(heads, head_dim)
+        torch.testing.assert_close(got, expected, atol=2e-5, rtol=1e-5)
+    with pytest.raises(RuntimeError, match="capacity"):
+        torch.ops.fireside.decode_attention(q, cache, capacity + 1, scale)

@@ -1,19 +1,24 @@
-// y = x @ W.T (+ bias) for 4-bit weights in groups of 32 along K (each group: w = d * q + m,
-// q in 0..15, d and m float16), with the activations quantized to int8 in groups of 32 on each
-// call, as llama.cpp does for its Q4_1 weights. The int8 dot products run on AVX-512 VNNI
-// (vpdpbusd: 64 multiply-adds an instruction), so a decoding step is bound by reading the weights,
-// not by unpacking them.
+// Fireside's own CPU kernels for decoding (built by models/generation/native_kernels.py):
 //
+// q4_linear: y = x @ W.T (+ bias) (+ a LoRA correction) for 4-bit weights in groups of 32 along K
+// (each group: w = d * q + m, q in 0..15, d and m float16), with the activations quantized to int8
+// on each call (see quantize_row). The int8 dot products run on AVX-512 VNNI (vpdpbusd: 64
+// multiply-adds an instruction), so a decoding step is bound by reading the weights, not by
+// unpacking them.
 // Weights are held in blocks of 16 output rows, so that one 512-bit register holds one value per
 // row and no horizontal sums are needed. packed [N/16, K/8, 64]: for the 8 weights k..k+7 of the
 // block's 16 rows, 4 bytes a row; a row's byte i holds weight k+i in its low nibble and k+4+i in
 // its high nibble. d and m: [N/16, K/32, 16] float16, a group's scale and minimum for each row.
+//
+// decode_attention: one query position against a layer's key/value cache.
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 #include <torch/types.h>
 
 #include <immintrin.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -147,10 +152,122 @@ at::Tensor q4_linear(const at::Tensor& x, const at::Tensor& packed, const at::Te
   return out;
 }
 
+// exp(x) for 16 floats: 2^(x log2 e) as 2^n * 2^f, f in [-0.5, 0.5], with a degree-6 polynomial
+// for 2^f (relative error ~1e-7) and vscalefps for the power of two.
+__m512 exp16(__m512 x) {
+  x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
+  const __m512 t = _mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f));
+  const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512 f = _mm512_mul_ps(_mm512_sub_ps(t, n), _mm512_set1_ps(0.69314718055994531f));
+  __m512 p = _mm512_set1_ps(1.0f / 720);
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 120));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 24));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 6));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+  return _mm512_scalef_ps(p, n);
+}
+
+// Positions of the cache one task reads: the work of a long context is shared by the threads even
+// when there are fewer key/value heads than threads.
+constexpr int64_t kChunk = 128;
+constexpr int64_t kMaxGroup = 16;  // query heads sharing one key/value head
+constexpr int64_t kMaxHeadDim = 256;
+
+// One query position against positions 0..end-1 of a layer's cache, for decoding.
+// q [heads, head_dim]; cache [2 * kv_heads, capacity, head_dim] (key heads, then value heads), all
+// float32. Each task scores its chunk of positions for the query heads of one key/value head and
+// keeps its own maximum, sum and weighted values; the chunks are combined at the end (as in
+// flash-decoding). Returns [heads, head_dim].
+at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& cache, int64_t end, double scale) {
+  TORCH_CHECK(q.dim() == 2 && q.scalar_type() == at::kFloat && q.is_contiguous(), "q: contiguous float32 [heads, dim]");
+  TORCH_CHECK(cache.dim() == 3 && cache.scalar_type() == at::kFloat && cache.is_contiguous(),
+              "cache: contiguous float32 [2 * kv heads, capacity, dim]");
+  const int64_t heads = q.size(0), dim = q.size(1), kv = cache.size(0) / 2, capacity = cache.size(1);
+  TORCH_CHECK(cache.size(2) == dim && dim % 16 == 0 && dim <= kMaxHeadDim, "head size must be a multiple of 16, at most 256");
+  TORCH_CHECK(kv > 0 && heads % kv == 0 && heads / kv <= kMaxGroup, "query heads must be a multiple of key/value heads");
+  TORCH_CHECK(end >= 1 && end <= capacity, "positions 1..capacity");
+  const int64_t group = heads / kv, chunks = (end + kChunk - 1) / kChunk, vectors = dim / 16;
+  // Per task and query head: the chunk's maximum score, its sum of exp(score - maximum), and the
+  // values weighted by those exps.
+  std::vector<float> maxima(kv * chunks * group), sums(kv * chunks * group), weighted(kv * chunks * group * dim);
+  const float* qp = q.data_ptr<float>();
+  const float* cp = cache.data_ptr<float>();
+  const float qscale = static_cast<float>(scale);
+  at::parallel_for(0, kv * chunks, 1, [&](int64_t begin, int64_t stop) {
+    float scores[kMaxGroup][kChunk];
+    for (int64_t task = begin; task < stop; ++task) {
+      const int64_t head = task / chunks, chunk = task % chunks;
+      const int64_t first = chunk * kChunk, count = std::min(kChunk, end - first);
+      const float* keys = cp + (head * capacity + first) * dim;
+      const float* values = cp + ((kv + head) * capacity + first) * dim;
+      for (int64_t g = 0; g < group; ++g) {
+        const float* query = qp + (head * group + g) * dim;
+        __m512 qv[kMaxHeadDim / 16];
+        for (int64_t v = 0; v < vectors; ++v) qv[v] = _mm512_mul_ps(_mm512_loadu_ps(query + v * 16), _mm512_set1_ps(qscale));
+        float best = -INFINITY;
+        for (int64_t t = 0; t < count; ++t) {
+          __m512 acc = _mm512_mul_ps(qv[0], _mm512_loadu_ps(keys + t * dim));
+          for (int64_t v = 1; v < vectors; ++v) acc = _mm512_fmadd_ps(qv[v], _mm512_loadu_ps(keys + t * dim + v * 16), acc);
+          scores[g][t] = _mm512_reduce_add_ps(acc);
+          best = std::max(best, scores[g][t]);
+        }
+        __m512 total = _mm512_setzero_ps();
+        int64_t t = 0;
+        for (; t + 16 <= count; t += 16) {
+          const __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(scores[g] + t), _mm512_set1_ps(best)));
+          _mm512_storeu_ps(scores[g] + t, e);
+          total = _mm512_add_ps(total, e);
+        }
+        if (t < count) {
+          const __mmask16 rest = static_cast<__mmask16>((1u << (count - t)) - 1);
+          const __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(rest, scores[g] + t), _mm512_set1_ps(best)));
+          _mm512_mask_storeu_ps(scores[g] + t, rest, e);
+          total = _mm512_add_ps(total, _mm512_maskz_mov_ps(rest, e));
+        }
+        const int64_t slot = task * group + g;
+        maxima[slot] = best;
+        sums[slot] = _mm512_reduce_add_ps(total);
+      }
+      for (int64_t v = 0; v < vectors; ++v) {
+        __m512 acc[kMaxGroup];
+        for (int64_t g = 0; g < group; ++g) acc[g] = _mm512_setzero_ps();
+        for (int64_t t = 0; t < count; ++t) {
+          const __m512 value = _mm512_loadu_ps(values + t * dim + v * 16);
+          for (int64_t g = 0; g < group; ++g) acc[g] = _mm512_fmadd_ps(_mm512_set1_ps(scores[g][t]), value, acc[g]);
+        }
+        for (int64_t g = 0; g < group; ++g) _mm512_storeu_ps(weighted.data() + (task * group + g) * dim + v * 16, acc[g]);
+      }
+    }
+  });
+  at::Tensor out = at::empty({heads, dim}, q.options());
+  float* op = out.data_ptr<float>();
+  for (int64_t head = 0; head < kv; ++head) {
+    for (int64_t g = 0; g < group; ++g) {
+      float best = -INFINITY;
+      for (int64_t c = 0; c < chunks; ++c) best = std::max(best, maxima[(head * chunks + c) * group + g]);
+      float total = 0.0f;
+      std::vector<float> acc(dim, 0.0f);
+      for (int64_t c = 0; c < chunks; ++c) {
+        const int64_t slot = (head * chunks + c) * group + g;
+        const float weight = std::exp(maxima[slot] - best);
+        total += weight * sums[slot];
+        for (int64_t i = 0; i < dim; ++i) acc[i] += weight * weighted[slot * dim + i];
+      }
+      float* row = op + (head * group + g) * dim;
+      for (int64_t i = 0; i < dim; ++i) row[i] = acc[i] / total;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 TORCH_LIBRARY(fireside, library) {
   library.def(
       "q4_linear(Tensor x, Tensor packed, Tensor d, Tensor m, Tensor? bias, Tensor? down=None, Tensor? up=None) -> Tensor");
   library.impl("q4_linear", c10::DispatchKey::CPU, &q4_linear);
+  library.def("decode_attention(Tensor q, Tensor cache, int end, float scale) -> Tensor");
+  library.impl("decode_attention", c10::DispatchKey::CPU, &decode_attention);
 }
