@@ -87,13 +87,14 @@ class WithAdapter:
         # Held transposed: for one token, x @ A.T is a third faster from a [in, rank] matrix.
         self.base, self.down_t, self.up_t = base, down.T.contiguous(), up.T.contiguous()
         self.kind = base.kind
-        self.fused = getattr(base, "adapted", None)  # a layer that adds the correction in its own call
+        # a layer that can add the correction in its own call
+        self.fused = base.with_adapter(self.down_t, self.up_t) if hasattr(base, "with_adapter") else None
 
     def __call__(self, x):
         import torch
 
         if self.fused is not None:
-            return self.fused(x, self.down_t, self.up_t)
+            return self.fused(x)
         return torch.addmm(self.base(x).float(), x.float() @ self.down_t, self.up_t)
 
     @property

@@ -280,12 +280,20 @@ class NativeInt4Linear:
 
         return torch.ops.fireside.q4_linear(x.float().contiguous(), self.packed, self.scale, self.low, self.bias)
 
-    def adapted(self, x, down_t, up_t):
-        """The layer plus a LoRA correction, (x @ down_t) @ up_t, in the same call."""
+    def with_adapter(self, down_t, up_t):
+        """The layer plus a LoRA correction, x -> layer(x) + (x @ down_t) @ up_t, in one call."""
         import torch
 
-        return torch.ops.fireside.q4_linear(x.float().contiguous(), self.packed, self.scale, self.low, self.bias,
-                                            down_t, up_t)
+        rank = up_t.shape[0]
+        # by blocks of output rows, so that each block reads its part of B in one run of memory
+        up = up_t.float().reshape(rank, -1, BLOCK_ROWS).transpose(0, 1).contiguous()
+        down = down_t.float().contiguous()
+        packed, scale, low, bias = self.packed, self.scale, self.low, self.bias
+
+        def adapted(x):
+            return torch.ops.fireside.q4_linear(x.float().contiguous(), packed, scale, low, bias, down, up)
+
+        return adapted
 
     @property
     def nbytes(self) -> int:

@@ -93,8 +93,9 @@ __m512 block_dot(const uint8_t* w, const uint16_t* d, const uint16_t* m, int64_t
 // Blocks of rows a task takes: enough that the threads' fixed cost is small next to the work.
 constexpr int64_t kBlockGrain = 4;
 
-// With a LoRA adapter (down [K, r], up [r, N], float32: A and B transposed) each result also gets
-// up.T @ (down.T @ x): a fine-tuned model runs as one call a layer, like the bundled one.
+// With a LoRA adapter (down [K, r]: A transposed; up [N/16, r, 16]: B by blocks of 16 rows; both
+// float32) each result also gets B @ (A @ x): a fine-tuned model runs as one call a layer, like
+// the bundled one.
 at::Tensor q4_linear(const at::Tensor& x, const at::Tensor& packed, const at::Tensor& d, const at::Tensor& m,
                      const std::optional<at::Tensor>& bias, const std::optional<at::Tensor>& down,
                      const std::optional<at::Tensor>& up) {
@@ -117,8 +118,9 @@ at::Tensor q4_linear(const at::Tensor& x, const at::Tensor& packed, const at::Te
   if (down.has_value()) {
     rank = down->size(1);
     TORCH_CHECK(down->scalar_type() == at::kFloat && down->size(0) == k, "down: float32 [K, r]");
-    TORCH_CHECK(up->scalar_type() == at::kFloat && up->is_contiguous() && up->size(0) == rank && up->size(1) == n,
-                "up: contiguous float32 [r, N]");
+    TORCH_CHECK(up->scalar_type() == at::kFloat && up->is_contiguous() &&
+                    up->sizes() == at::IntArrayRef({blocks, rank, kBlockRows}),
+                "up: contiguous float32 [N/16, r, 16]");
     reduced = at::mm(x, *down).contiguous();
     upp = up->data_ptr<float>();
     rp = reduced.data_ptr<float>();
@@ -143,7 +145,7 @@ at::Tensor q4_linear(const at::Tensor& x, const at::Tensor& packed, const at::Te
                                    groups, high.data() + r * k, low.data() + r * k, xscale.data() + r * groups, xsum.data() + r * groups);
         __m512 total = _mm512_add_ps(y, b16);
         for (int64_t j = 0; j < rank; ++j)
-          total = _mm512_fmadd_ps(_mm512_loadu_ps(upp + j * n + b * kBlockRows),
+          total = _mm512_fmadd_ps(_mm512_loadu_ps(upp + (b * rank + j) * kBlockRows),
                                   _mm512_set1_ps(rp[r * rank + j]), total);
         _mm512_storeu_ps(op + r * n + b * kBlockRows, total);
       }
