@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from models.generation.quantize import (
-    DynamicInt8Linear, GroupInt8Rows, dynamic_int8_available, make_linear, native_int4_ready,
+    DynamicInt8Linear, GroupInt8Rows, dynamic_int8_available, make_linear, native_kernels_ready,
 )
 
 SUPPORTED_TYPES = ("llama", "mistral", "qwen2", "qwen3")
@@ -110,8 +110,8 @@ class FastDecoder:
         self.device = torch.device(device)
         self.dtype = dtype or (torch.float32 if scheme == "none" and self.device.type == "cpu" else torch.bfloat16)
         if scheme != "none" and self.device.type == "cpu":
-            # PyTorch's packed CPU kernels take bfloat16 activations, Fireside's 4-bit kernel float32.
-            native = scheme == "int4" and not portable and native_int4_ready()
+            # PyTorch's packed CPU kernels take bfloat16 activations, Fireside's own float32.
+            native = not portable and native_kernels_ready()
             self.dtype = torch.float32 if native else torch.bfloat16
         self.scheme = scheme
         # On a CPU, attention over a float32 cache is faster than over bfloat16 (no conversions).

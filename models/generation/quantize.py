@@ -11,10 +11,12 @@ convention, `layer(x) -> x @ W.T + b` for a 2-D activation `x`:
   GGUF file is held again with no further loss (only the scales are rounded to bfloat16).
 
 On the CPU the quantized layers call PyTorch's own packed kernels (`_weight_int8pack_mm`,
-`_weight_int4pack_mm_for_cpu`), which take bfloat16 activations; where Fireside's own 4-bit
-kernel is built (native_kernels.py), `NativeInt4Linear` holds the 4-bit weights for it instead. On other devices they keep the
-compact weights and expand one layer at a time before a plain matmul (`portable=True`), which is
-correct everywhere and is how these layers are tested against the packed kernels.
+`_weight_int4pack_mm_for_cpu`), which take bfloat16 activations. Where Fireside's own kernels are
+built (native_kernels.py), `NativeInt4Linear` and `NativeInt8Linear` hold the weights for them
+instead, in groups of 32 with float16 scales (llama.cpp's Q4_1 and Q8_0 groupings). On other
+devices the layers keep the compact weights and expand one layer at a time before a plain matmul
+(`portable=True`), which is correct everywhere and is how these layers are tested against the
+packed kernels.
 """
 from __future__ import annotations
 
@@ -228,12 +230,51 @@ class Int4Linear:
 BLOCK_ROWS = 16
 
 
-class NativeInt4Linear:
+class _NativeLinear:
+    """What the native kernel's layers share: float32 in and out, a LoRA correction in the same call."""
+
+    kind = ""
+
+    def __init__(self, weight, bias):
+        from models.generation import native_kernels
+
+        if not native_kernels.load():
+            raise ValueError("Fireside's CPU kernels are not built on this machine")
+        self.out_features, self.in_features = weight.shape
+        self.bias = None if bias is None else bias.detach().float().contiguous()
+
+    @staticmethod
+    def supports(weight) -> bool:
+        n, k = weight.shape
+        return weight.device.type == "cpu" and n % BLOCK_ROWS == 0 and k % GROUP_SIZE == 0
+
+    def _run(self, x, down=None, up=None):
+        raise NotImplementedError
+
+    def __call__(self, x):
+        return self._run(x.float().contiguous())
+
+    def with_adapter(self, down_t, up_t):
+        """The layer plus a LoRA correction, x -> layer(x) + (x @ down_t) @ up_t, in one call."""
+        rank = up_t.shape[0]
+        # by blocks of output rows, so that each block reads its part of B in one run of memory
+        up = up_t.float().reshape(rank, -1, BLOCK_ROWS).transpose(0, 1).contiguous()
+        down = down_t.float().contiguous()
+        return lambda x: self._run(x.float().contiguous(), down, up)
+
+    @staticmethod
+    def _by_blocks(units):
+        """[N, count, width] -> [N/16, count, 16 * width]: the 16 rows of a block side by side."""
+        n, count, width = units.shape
+        blocks = units.reshape(n // BLOCK_ROWS, BLOCK_ROWS, count, width).transpose(1, 2)
+        return blocks.reshape(n // BLOCK_ROWS, count, BLOCK_ROWS * width).contiguous()
+
+
+class NativeInt4Linear(_NativeLinear):
     """4-bit weights in llama.cpp's Q4_1 grouping (a float16 scale and minimum for each group of
-    32), multiplied by Fireside's own kernel (native_kernels.py, native/cpu_kernels.cpp): activations
-    are quantized to int8 per group of 32 on each call and the dot products run on int8
-    instructions. Weights converted from a Q4_1 GGUF are held exactly, scales included. Takes and
-    returns float32.
+    32), multiplied by Fireside's own kernel (native_kernels.py, native/cpu_kernels.cpp):
+    activations are quantized to int8 per group of 32 on each call and the dot products run on int8
+    instructions. Weights converted from a Q4_1 GGUF are held exactly, scales included.
     """
 
     kind = "int4"
@@ -241,30 +282,16 @@ class NativeInt4Linear:
     def __init__(self, weight, bias=None):
         import torch
 
-        from models.generation import native_kernels
-
-        if not native_kernels.load():
-            raise ValueError("Fireside's 4-bit kernel is not built on this machine")
+        super().__init__(weight, bias)
         q, scale, low = quantize_int4(weight, GROUP_SIZE, torch.float16)
         if not (torch.isfinite(scale).all() and torch.isfinite(low).all()):
             raise ValueError("weights beyond the range of float16 scales")
         n, k = q.shape
-        self.out_features, self.in_features = n, k
-        blocks = n // BLOCK_ROWS
-        # [blocks, 16 rows, K/8, (low, high) nibble, 4] -> [blocks, K/8, 16 rows x 4 bytes]
-        nibbles = q.reshape(blocks, BLOCK_ROWS, k // 8, 2, 4)
-        pairs = (nibbles[:, :, :, 0] | (nibbles[:, :, :, 1] << 4)).to(torch.uint8)
-        self.packed = pairs.transpose(1, 2).reshape(blocks, k // 8, 4 * BLOCK_ROWS).contiguous()
-        self.scale, self.low = (
-            values.to(torch.float16).reshape(blocks, BLOCK_ROWS, -1).transpose(1, 2).contiguous()
-            for values in (scale, low)
-        )
-        self.bias = None if bias is None else bias.detach().float().contiguous()
-
-    @staticmethod
-    def supports(weight) -> bool:
-        n, k = weight.shape
-        return weight.device.type == "cpu" and n % BLOCK_ROWS == 0 and k % GROUP_SIZE == 0
+        # 8 weights in 4 bytes: weights k..k+3 in the low nibbles, k+4..k+7 in the high ones
+        nibbles = q.reshape(n, k // 8, 2, 4)
+        self.packed = self._by_blocks((nibbles[:, :, 0] | (nibbles[:, :, 1] << 4)).to(torch.uint8))
+        self.scale = self._by_blocks(scale.to(torch.float16).reshape(n, -1, 1))
+        self.low = self._by_blocks(low.to(torch.float16).reshape(n, -1, 1))
 
     def dequantize(self):
         import torch
@@ -275,29 +302,52 @@ class NativeInt4Linear:
         scale, low = (values.transpose(1, 2).reshape(n, -1, 1).float() for values in (self.scale, self.low))
         return (q * scale + low).reshape(n, k)
 
-    def __call__(self, x):
+    def _run(self, x, down=None, up=None):
         import torch
 
-        return torch.ops.fireside.q4_linear(x.float().contiguous(), self.packed, self.scale, self.low, self.bias)
-
-    def with_adapter(self, down_t, up_t):
-        """The layer plus a LoRA correction, x -> layer(x) + (x @ down_t) @ up_t, in one call."""
-        import torch
-
-        rank = up_t.shape[0]
-        # by blocks of output rows, so that each block reads its part of B in one run of memory
-        up = up_t.float().reshape(rank, -1, BLOCK_ROWS).transpose(0, 1).contiguous()
-        down = down_t.float().contiguous()
-        packed, scale, low, bias = self.packed, self.scale, self.low, self.bias
-
-        def adapted(x):
-            return torch.ops.fireside.q4_linear(x.float().contiguous(), packed, scale, low, bias, down, up)
-
-        return adapted
+        return torch.ops.fireside.q4_linear(x, self.packed, self.scale, self.low, self.bias, down, up)
 
     @property
     def nbytes(self) -> int:
         return self.packed.numel() + 2 * self.scale.numel() * self.scale.element_size()
+
+
+class NativeInt8Linear(_NativeLinear):
+    """int8 weights in groups of 32 with a float16 scale each (llama.cpp's Q8_0 grouping), on
+    Fireside's own kernel like NativeInt4Linear. Per group, the 8-bit grid is fine enough to hold
+    a 4-bit model's weights and a fine-tune's small changes."""
+
+    kind = "int8"
+
+    def __init__(self, weight, bias=None):
+        import torch
+
+        super().__init__(weight, bias)
+        n, k = weight.shape
+        groups = weight.detach().float().reshape(n, k // GROUP_SIZE, GROUP_SIZE)
+        scale = (groups.abs().amax(dim=-1, keepdim=True) / 127.0).to(torch.float16).float()
+        if not torch.isfinite(scale).all():
+            raise ValueError("weights beyond the range of float16 scales")
+        scale = scale.clamp(min=torch.finfo(torch.float16).tiny)
+        # stored plus 128: the kernel's int8 instruction takes unsigned weights
+        q = (torch.round(groups / scale).clamp(-127, 127) + 128).to(torch.uint8)
+        self.packed = self._by_blocks(q.reshape(n, k // 4, 4))
+        self.scale = self._by_blocks(scale.to(torch.float16).reshape(n, -1, 1))
+
+    def dequantize(self):
+        n, k = self.out_features, self.in_features
+        q = self.packed.reshape(n // BLOCK_ROWS, k // 4, BLOCK_ROWS, 4).transpose(1, 2).reshape(n, k).float() - 128
+        scale = self.scale.transpose(1, 2).reshape(n, -1, 1).float()
+        return (q.reshape(n, -1, GROUP_SIZE) * scale).reshape(n, k)
+
+    def _run(self, x, down=None, up=None):
+        import torch
+
+        return torch.ops.fireside.q8_linear(x, self.packed, self.scale, self.bias, down, up)
+
+    @property
+    def nbytes(self) -> int:
+        return self.packed.numel() + self.scale.numel() * self.scale.element_size()
 
 
 class GroupInt8Rows:
@@ -376,25 +426,30 @@ class DynamicInt8Linear:
         return self.shape[0] * self.shape[1] + self.shape[0] * 4
 
 
-def native_int4_ready() -> bool:
-    """Whether 4-bit layers on this CPU use Fireside's own kernel (which takes float32 activations)."""
+def native_kernels_ready() -> bool:
+    """Whether int4/int8 layers on this CPU use Fireside's own kernels (which take float32 activations)."""
     from models.generation import native_kernels
 
     return native_kernels.available()
 
 
+def _native(kind, weight, bias, portable: bool):
+    if portable or not native_kernels_ready() or not _NativeLinear.supports(weight):
+        return None
+    try:
+        return kind(weight, bias)
+    except ValueError:
+        return None
+
+
 def make_linear(weight, bias, scheme: str, dtype, portable: bool = False):
-    """A layer for `weight` [N, K] under `scheme` ('none', 'int8', 'int4').
+    """A layer for `weight` [N, K] under `scheme` ('none', 'int8', 'int4'): Fireside's own kernels
+    where they are built, PyTorch's otherwise.
 
     A shape the 4-bit kernel cannot take (input size not a multiple of the group) gets int8.
     """
     if scheme == "int4" and int4_supported(weight):
-        if not portable and native_int4_ready() and NativeInt4Linear.supports(weight):
-            try:
-                return NativeInt4Linear(weight, bias)
-            except ValueError:
-                pass
-        return Int4Linear(weight, bias, dtype=dtype, portable=portable)
+        return _native(NativeInt4Linear, weight, bias, portable) or Int4Linear(weight, bias, dtype=dtype, portable=portable)
     if scheme in ("int4", "int8"):
-        return Int8Linear(weight, bias, dtype=dtype, portable=portable)
+        return _native(NativeInt8Linear, weight, bias, portable) or Int8Linear(weight, bias, dtype=dtype, portable=portable)
     return DenseLinear(weight.detach().to(dtype).contiguous(), None if bias is None else bias.detach().to(dtype))

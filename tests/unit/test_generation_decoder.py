@@ -63,7 +63,7 @@ def test_full_precision_matches_transformers_whole_chunked_and_stepwise(model_di
 
 @pytest.mark.parametrize("scheme", ["int8", "int4", "int4-torch"])
 def test_quantized_decoder_stays_close(model_dir, scheme, monkeypatch):
-    """int4 runs on Fireside's own kernel where it is built, int4-torch on PyTorch's."""
+    """int8 and int4 run on Fireside's own kernels where they are built, int4-torch on PyTorch's."""
     from models.generation import native_kernels
     from models.loading import load_causal_lm
 
@@ -74,9 +74,10 @@ def test_quantized_decoder_stays_close(model_dir, scheme, monkeypatch):
     expected = reference_logits(model, ids)[-1]
     with torch.inference_mode():
         decoder = FastDecoder(model, scheme.removesuffix("-torch"))
-        if scheme.startswith("int4"):
-            native = scheme == "int4" and native_kernels.available()
-            assert type(decoder.layers[0].qkv).__name__ == ("NativeInt4Linear" if native else "Int4Linear")
+        native = not scheme.endswith("-torch") and native_kernels.available()
+        bits = scheme[3]
+        expected_layer = f"NativeInt{bits}Linear" if native else f"Int{bits}Linear"
+        assert type(decoder.layers[0].qkv).__name__ == expected_layer
         got = decoder.forward(torch.tensor(ids), 0)
         decoder.forward(torch.tensor(ids[:-1]), 0)
         stepped = decoder.step(ids[-1], len(ids) - 1)  # the CPU's own one-token loop

@@ -1,10 +1,10 @@
-"""Fireside's own CPU kernels: 4-bit layers (exact weights, activations to ~14 bits, rows
-independent) and one-query attention for decoding."""
+"""Fireside's own CPU kernels: 4-bit and 8-bit layers (exact weights, activations to ~14 bits,
+rows independent) and one-query attention for decoding."""
 import pytest
 import torch
 
 from models.generation import native_kernels
-from models.generation.quantize import Int4Linear, NativeInt4Linear, make_linear
+from models.generation.quantize import Int4Linear, Int8Linear, NativeInt4Linear, NativeInt8Linear, make_linear
 
 
 @pytest.fixture(scope="module")
@@ -67,12 +67,14 @@ def test_an_outlier_in_the_activations_costs_little(kernel):
 def test_layers_choose_the_kernel_where_it_is_built(kernel, monkeypatch):
     weight = grid_weight(32, 64)
     assert isinstance(make_linear(weight, None, "int4", torch.bfloat16), NativeInt4Linear)
+    assert isinstance(make_linear(weight, None, "int8", torch.bfloat16), NativeInt8Linear)
     assert isinstance(make_linear(weight, None, "int4", torch.bfloat16, portable=True), Int4Linear)
     # float16 scales cannot hold these; PyTorch's kernel keeps bfloat16 ones
     assert isinstance(make_linear(weight * 1e8, None, "int4", torch.bfloat16), Int4Linear)
     monkeypatch.setenv("FIRESIDE_NATIVE_KERNELS", "0")
     assert not native_kernels.available()
     assert isinstance(make_linear(weight, None, "int4", torch.bfloat16), Int4Linear)
+    assert isinstance(make_linear(weight, None, "int8", torch.bfloat16), Int8Linear)
     assert "FIRESIDE_NATIVE_KERNELS=0" in native_kernels.describe()
 
 
@@ -134,3 +136,28 @@ def test_decoding_attention_equals_scaled_dot_product_attention(kernel, heads, k
         torch.testing.assert_close(got, expected, atol=2e-5, rtol=1e-5)
     with pytest.raises(RuntimeError, match="capacity"):
         torch.ops.fireside.decode_attention(q, cache, capacity + 1, scale)
+
+
+def q8_grid_weight(n: int, k: int, seed: int = 0):
+    """Weights on a Q8_0 grid: a float16 scale per 32, values -127..127."""
+    generator = torch.Generator().manual_seed(seed)
+    q = torch.randint(-127, 128, (n, k), generator=generator).float()
+    q[:, 0::32] = 127  # each block reaches its scale
+    scale = (torch.rand(n, k // 32, 1, generator=generator) * 1e-3 + 1e-4).half().float()
+    return (q.view(n, k // 32, 32) * scale).view(n, k)
+
+
+@pytest.mark.parametrize("n,k", [(16, 32), (960, 576), (576, 1536)])
+def test_8bit_layers_hold_a_q8_0_grid_and_match_float_arithmetic(kernel, n, k):
+    weight = q8_grid_weight(n, k, seed=n)
+    layer = NativeInt8Linear(weight, torch.randn(n))
+    assert torch.equal(layer.dequantize(), weight)
+    assert layer.nbytes == n * k + 2 * n * k // 32
+    x = torch.randn(5, k)
+    expected = x.double() @ weight.double().T + layer.bias.double()
+    got = layer(x)
+    assert (got.double() - expected).abs().max().item() < 3e-4 * expected.abs().max().item()
+    assert torch.equal(torch.cat([layer(x[i:i + 1]) for i in range(5)]), got)
+    down, up = torch.randn(4, k), torch.randn(n, 4) * 0.1
+    adapted = layer.with_adapter(down.T.contiguous(), up.T.contiguous())
+    torch.testing.assert_close(adapted(x), got + (x @ down.T) @ up.T, atol=1e-4, rtol=1e-4)

@@ -36,7 +36,7 @@ constexpr int64_t kPrefetchBytes = 4096;
 // one (float) sum for each group of 32. One int8 part alone (llama.cpp's Q8_1) moved the default
 // model's perplexity by +4% and changed 10 of 12 greedy replies; the second part brings the
 // activations to ~14 bits.
-void quantize_row(const float* x, int64_t k, int8_t* high, int8_t* low, float* scale, float* sum) {
+void quantize_row(const float* x, int64_t k, int8_t* high, int8_t* low, float* scale, float* sum, int32_t* parts_sum) {
   const __m512 fraction = _mm512_set1_ps(static_cast<float>(kLowSteps));
   for (int64_t g = 0; g < k / kGroup; ++g) {
     const float* v = x + g * kGroup;
@@ -54,6 +54,9 @@ void quantize_row(const float* x, int64_t k, int8_t* high, int8_t* low, float* s
     }
     scale[g] = d;
     sum[g] = _mm512_reduce_add_ps(_mm512_add_ps(a, b));
+    int32_t parts = 0;  // sum of (high << kLowBits) + low over the group, for signed 8-bit weights
+    for (int64_t i = 0; i < kGroup; ++i) parts += high[g * kGroup + i] * kLowSteps + low[g * kGroup + i];
+    parts_sum[g] = parts;
   }
 }
 
@@ -90,25 +93,50 @@ __m512 block_dot(const uint8_t* w, const uint16_t* d, const uint16_t* m, int64_t
   return _mm512_fmadd_ps(acc, unit, minimum);
 }
 
+// The same for 8-bit weights: packed [N/16, K/4, 64], a row's 4 bytes are weights k..k+3 plus 128
+// (vpdpbusd takes unsigned weights; the 128s are taken off with the parts' sums); d: [N/16, K/32, 16].
+__m512 block_dot8(const uint8_t* w, const uint16_t* d, int64_t groups, const int8_t* high, const int8_t* low,
+                  const float* xscale, const int32_t* parts_sum) {
+  const __m512 unit = _mm512_set1_ps(1.0f / kLowSteps);
+  __m512 acc = _mm512_setzero_ps();
+  const int32_t* high4 = reinterpret_cast<const int32_t*>(high);
+  const int32_t* low4 = reinterpret_cast<const int32_t*>(low);
+  for (int64_t g = 0; g < groups; ++g) {
+    __m512i coarse = _mm512_setzero_si512(), fine = _mm512_setzero_si512();
+    for (int s = 0; s < 8; ++s) {
+      _mm_prefetch(reinterpret_cast<const char*>(w + (g * 8 + s) * 64 + kPrefetchBytes), _MM_HINT_T0);
+      const __m512i v = _mm512_loadu_si512(w + (g * 8 + s) * 64);
+      coarse = _mm512_dpbusd_epi32(coarse, v, _mm512_set1_epi32(high4[g * 8 + s]));
+      fine = _mm512_dpbusd_epi32(fine, v, _mm512_set1_epi32(low4[g * 8 + s]));
+    }
+    const __m512i dots = _mm512_sub_epi32(_mm512_add_epi32(_mm512_slli_epi32(coarse, kLowBits), fine),
+                                          _mm512_set1_epi32(128 * parts_sum[g]));
+    const __m512 dg = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(d + g * kBlockRows)));
+    acc = _mm512_fmadd_ps(_mm512_mul_ps(dg, _mm512_set1_ps(xscale[g])), _mm512_cvtepi32_ps(dots), acc);
+  }
+  return _mm512_mul_ps(acc, unit);
+}
+
 // Blocks of rows a task takes: enough that the threads' fixed cost is small next to the work.
 constexpr int64_t kBlockGrain = 4;
 
 // With a LoRA adapter (down [K, r]: A transposed; up [N/16, r, 16]: B by blocks of 16 rows; both
 // float32) each result also gets B @ (A @ x): a fine-tuned model runs as one call a layer, like
 // the bundled one.
-at::Tensor q4_linear(const at::Tensor& x, const at::Tensor& packed, const at::Tensor& d, const at::Tensor& m,
-                     const std::optional<at::Tensor>& bias, const std::optional<at::Tensor>& down,
-                     const std::optional<at::Tensor>& up) {
+at::Tensor quantized_linear(int bits, const at::Tensor& x, const at::Tensor& packed, const at::Tensor& d,
+                            const at::Tensor* m, const std::optional<at::Tensor>& bias,
+                            const std::optional<at::Tensor>& down, const std::optional<at::Tensor>& up) {
   TORCH_CHECK(x.dim() == 2 && x.scalar_type() == at::kFloat && x.is_contiguous(), "x: contiguous float32 [M, K]");
   TORCH_CHECK(packed.dim() == 3 && packed.scalar_type() == at::kByte && packed.is_contiguous() && packed.size(2) == 64,
-              "packed: contiguous uint8 [N/16, K/8, 64]");
-  TORCH_CHECK(d.scalar_type() == at::kHalf && m.scalar_type() == at::kHalf && d.is_contiguous() && m.is_contiguous(),
-              "d, m: contiguous float16 [N/16, K/32, 16]");
+              "packed: contiguous uint8 [N/16, K * bits / 32, 64]");
+  TORCH_CHECK(d.scalar_type() == at::kHalf && d.is_contiguous(), "d: contiguous float16 [N/16, K/32, 16]");
+  TORCH_CHECK(!m || (m->scalar_type() == at::kHalf && m->is_contiguous() && m->sizes() == d.sizes()),
+              "m: contiguous float16 [N/16, K/32, 16]");
   const int64_t rows = x.size(0), k = x.size(1), blocks = packed.size(0), n = blocks * kBlockRows;
-  const int64_t groups = k / kGroup;
-  TORCH_CHECK(k % kGroup == 0 && packed.size(1) * 8 == k, "x has ", k, " columns; the weights take ", packed.size(1) * 8);
-  TORCH_CHECK(d.sizes() == at::IntArrayRef({blocks, groups, kBlockRows}) && m.sizes() == d.sizes(),
-              "scales and minimums do not match the weights");
+  const int64_t groups = k / kGroup, per_unit = 32 / bits;  // weights in a row's 4 bytes
+  TORCH_CHECK(k % kGroup == 0 && packed.size(1) * per_unit == k, "x has ", k, " columns; the weights take ",
+              packed.size(1) * per_unit);
+  TORCH_CHECK(d.sizes() == at::IntArrayRef({blocks, groups, kBlockRows}), "scales do not match the weights");
   TORCH_CHECK(!bias.has_value() || (bias->scalar_type() == at::kFloat && bias->numel() == n), "bias: float32 [N]");
   TORCH_CHECK(down.has_value() == up.has_value(), "an adapter needs both down and up");
   at::Tensor reduced;  // [M, r]: the adapter's down projection of x
@@ -127,22 +155,29 @@ at::Tensor q4_linear(const at::Tensor& x, const at::Tensor& packed, const at::Te
   }
   std::vector<int8_t> high(rows * k), low(rows * k);
   std::vector<float> xscale(rows * groups), xsum(rows * groups);
+  std::vector<int32_t> parts(rows * groups);
   const float* xp = x.data_ptr<float>();
   for (int64_t r = 0; r < rows; ++r)
     quantize_row(xp + r * k, k, high.data() + r * k, low.data() + r * k, xscale.data() + r * groups,
-                 xsum.data() + r * groups);
+                 xsum.data() + r * groups, parts.data() + r * groups);
   at::Tensor out = at::empty({rows, n}, x.options());
   float* op = out.data_ptr<float>();
   const uint8_t* wp = packed.data_ptr<uint8_t>();
   const uint16_t* dp = reinterpret_cast<const uint16_t*>(d.data_ptr<at::Half>());
-  const uint16_t* mp = reinterpret_cast<const uint16_t*>(m.data_ptr<at::Half>());
+  const uint16_t* mp = m ? reinterpret_cast<const uint16_t*>(m->data_ptr<at::Half>()) : nullptr;
   const float* bp = bias.has_value() ? bias->data_ptr<float>() : nullptr;
+  const int64_t block_bytes = k * bits * kBlockRows / 8;
   at::parallel_for(0, blocks, kBlockGrain, [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) {
       const __m512 b16 = bp ? _mm512_loadu_ps(bp + b * kBlockRows) : _mm512_setzero_ps();
+      const uint16_t* db = dp + b * groups * kBlockRows;
       for (int64_t r = 0; r < rows; ++r) {
-        const __m512 y = block_dot(wp + b * (k / 8) * 64, dp + b * groups * kBlockRows, mp + b * groups * kBlockRows,
-                                   groups, high.data() + r * k, low.data() + r * k, xscale.data() + r * groups, xsum.data() + r * groups);
+        const int8_t* hr = high.data() + r * k;
+        const int8_t* lr = low.data() + r * k;
+        const float* sr = xscale.data() + r * groups;
+        const __m512 y = bits == 4
+            ? block_dot(wp + b * block_bytes, db, mp + b * groups * kBlockRows, groups, hr, lr, sr, xsum.data() + r * groups)
+            : block_dot8(wp + b * block_bytes, db, groups, hr, lr, sr, parts.data() + r * groups);
         __m512 total = _mm512_add_ps(y, b16);
         for (int64_t j = 0; j < rank; ++j)
           total = _mm512_fmadd_ps(_mm512_loadu_ps(upp + (b * rank + j) * kBlockRows),
@@ -152,6 +187,19 @@ at::Tensor q4_linear(const at::Tensor& x, const at::Tensor& packed, const at::Te
     }
   });
   return out;
+}
+
+at::Tensor q4_linear(const at::Tensor& x, const at::Tensor& packed, const at::Tensor& d, const at::Tensor& m,
+                     const std::optional<at::Tensor>& bias, const std::optional<at::Tensor>& down,
+                     const std::optional<at::Tensor>& up) {
+  return quantized_linear(4, x, packed, d, &m, bias, down, up);
+}
+
+// 8-bit weights in groups of 32, each with a float16 scale (llama.cpp's Q8_0 grouping).
+at::Tensor q8_linear(const at::Tensor& x, const at::Tensor& packed, const at::Tensor& d,
+                     const std::optional<at::Tensor>& bias, const std::optional<at::Tensor>& down,
+                     const std::optional<at::Tensor>& up) {
+  return quantized_linear(8, x, packed, d, nullptr, bias, down, up);
 }
 
 // exp(x) for 16 floats: 2^(x log2 e) as 2^n * 2^f, f in [-0.5, 0.5], with a degree-6 polynomial
@@ -270,6 +318,9 @@ TORCH_LIBRARY(fireside, library) {
   library.def(
       "q4_linear(Tensor x, Tensor packed, Tensor d, Tensor m, Tensor? bias, Tensor? down=None, Tensor? up=None) -> Tensor");
   library.impl("q4_linear", c10::DispatchKey::CPU, &q4_linear);
+  library.def(
+      "q8_linear(Tensor x, Tensor packed, Tensor d, Tensor? bias, Tensor? down=None, Tensor? up=None) -> Tensor");
+  library.impl("q8_linear", c10::DispatchKey::CPU, &q8_linear);
   library.def("decode_attention(Tensor q, Tensor cache, int end, float scale) -> Tensor");
   library.impl("decode_attention", c10::DispatchKey::CPU, &decode_attention);
 }
