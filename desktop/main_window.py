@@ -40,7 +40,7 @@ def _build_kernel(progress) -> str | None:
     if not native_kernels.needs_build():
         return None
     if progress:
-        progress(-1, "Compiling the 4-bit kernel for this CPU (once, ~15 s)…")
+        progress(-1, f"{native_kernels.BUILDING}…")
     return native_kernels.build()
 
 

@@ -1,8 +1,22 @@
 """Which device to compute on, and what the machine has (for `fireside doctor`)."""
 from __future__ import annotations
 
+import functools
 import platform
 import sys
+
+
+@functools.cache
+def cpu_flags() -> frozenset[str]:
+    """The instruction-set flags of this CPU as Linux lists them (empty elsewhere)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as info:
+            for line in info:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
 
 
 def pick_device(preference: str = "auto") -> str:

@@ -84,7 +84,7 @@ def prepare_models(args) -> int:
     from models.generation import native_kernels
 
     if native_kernels.needs_build():
-        print("Compiling the 4-bit kernel for this CPU (once, ~15 s)", flush=True)
+        print(native_kernels.BUILDING, flush=True)
         problem = native_kernels.build()
         print(problem or "4-bit kernel ready")
     if bundled.chat_cache_ready():

@@ -27,9 +27,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from models.generation.quantize import (
-    DynamicInt8Linear, GroupInt8Rows, dynamic_int8_available, make_linear, native_kernels_ready,
-)
+from models.generation import native_kernels
+from models.generation.quantize import DynamicInt8Linear, GroupInt8Rows, dynamic_int8_available, make_linear
 
 SUPPORTED_TYPES = ("llama", "mistral", "qwen2", "qwen3")
 STATIC_ROPE_TYPES = ("default", "linear", "llama3", "yarn")
@@ -50,8 +49,6 @@ def native_attention(heads: int, kv_heads: int, head_dim: int):
     """Fireside's one-query attention over a float32 cache (native/cpu_kernels.cpp), or None where
     it is not built or cannot take these heads (then scaled_dot_product_attention)."""
     import torch
-
-    from models.generation import native_kernels
 
     if native_kernels.available() and head_dim % 16 == 0 and head_dim <= 256 and heads // kv_heads <= 16:
         return torch.ops.fireside.decode_attention
@@ -111,7 +108,7 @@ class FastDecoder:
         self.dtype = dtype or (torch.float32 if scheme == "none" and self.device.type == "cpu" else torch.bfloat16)
         if scheme != "none" and self.device.type == "cpu":
             # PyTorch's packed CPU kernels take bfloat16 activations, Fireside's own float32.
-            native = not portable and native_kernels_ready()
+            native = not portable and native_kernels.available()
             self.dtype = torch.float32 if native else torch.bfloat16
         self.scheme = scheme
         # On a CPU, attention over a float32 cache is faster than over bfloat16 (no conversions).
@@ -390,7 +387,7 @@ class FastDecoder:
         kv, hd, dim, eps, end = self.n_kv, self.head_dim, self.hidden, self.eps, position + 1
         qkv_buffer, rotated, new_kv, q = plan["qkv"], plan["rotated"], plan["new_kv"], plan["q"]
         residual, pair, signs = plan["residual"], plan["pair"], plan["signs"]
-        q_heads, attention = plan["q_heads"], plan["attention"]
+        q_heads, k_heads, attention = plan["q_heads"], plan["k_heads"], plan["attention"]
         pair.copy_(self.embed(torch.tensor([token])).float() * signs)
         rotation = self.freqs[position]
         width = 2 * dim
@@ -400,14 +397,15 @@ class FastDecoder:
             if bias is not None:
                 qkv_buffer.add_(bias)
             if q_norm is not None:
-                for heads, weight in ((plan["q_heads"], q_norm), (plan["k_heads"], k_norm)):
+                for heads, weight in ((q_heads, q_norm), (k_heads, k_norm)):
                     heads.copy_(F.rms_norm(heads, (hd,), weight, eps))
             rotated.mul_(rotation)
             cache[:, position].copy_(new_kv)
             if attention is not None:
                 attended = attention(q_heads, cache, end, self.scale)
             else:
-                attended = F.scaled_dot_product_attention(q, cache[None, :kv, :end], cache[None, kv:, :end], scale=self.scale)
+                keys, values = cache[None, :kv, :end], cache[None, kv:, :end]
+                attended = F.scaled_dot_product_attention(q, keys, values, scale=self.scale)
             pair.addcmul_(signs, out(attended.view(1, dim).to(self.dtype)))
             both = gate_up(F.layer_norm(residual, (width,), mlp_norm, None, eps)[:, :dim].to(self.dtype))
             pair.addcmul_(signs, down(F.silu(both[:, : self.inner]).mul_(both[:, self.inner:])))

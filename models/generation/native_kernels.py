@@ -1,5 +1,5 @@
 """Fireside's own CPU kernels for decoding (native/cpu_kernels.cpp), compiled once on this machine:
-4-bit layers (`q4_linear`) and one-query attention (`decode_attention`).
+4-bit and 8-bit layers (`q4_linear`, `q8_linear`) and one-query attention (`decode_attention`).
 
 PyTorch's 4-bit CPU kernel expands the weights to float32 before multiplying, which makes it bound
 by arithmetic (about 32 G multiply-adds a second on two cores here) rather than by reading the
@@ -28,6 +28,9 @@ COMPILE_FLAGS = ["-O3", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni",
 # at::parallel_for is OpenMP compiled into the kernel; it shares torch's own libgomp (same soname).
 LINK_FLAGS = ["-fopenmp"]
 
+# What the set-up and the window say while `build` runs.
+BUILDING = "Compiling the 4-bit kernel for this CPU (once, ~15 s)"
+
 _lock = threading.Lock()
 _loaded: bool | None = None
 
@@ -37,16 +40,10 @@ def disabled() -> bool:
 
 
 def cpu_supported() -> bool:
-    """Whether this CPU has the instructions the kernel is compiled for (Linux: /proc/cpuinfo)."""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as info:
-            for line in info:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return all(flag in flags for flag in CPU_FLAGS)
-    except OSError:
-        pass
-    return False
+    """Whether this CPU has the instructions the kernels are compiled for."""
+    from models.devices import cpu_flags
+
+    return cpu_flags().issuperset(CPU_FLAGS)
 
 
 def _key() -> str:

@@ -377,12 +377,9 @@ class GroupInt8Rows:
 
 
 def cpu_has_vnni() -> bool:
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as info:
-            flags = info.read(200_000)
-    except OSError:
-        return False
-    return "avx512_vnni" in flags or "avx_vnni" in flags
+    from models.devices import cpu_flags
+
+    return bool(cpu_flags() & {"avx512_vnni", "avx_vnni"})
 
 
 def dynamic_int8_available() -> bool:
@@ -426,15 +423,10 @@ class DynamicInt8Linear:
         return self.shape[0] * self.shape[1] + self.shape[0] * 4
 
 
-def native_kernels_ready() -> bool:
-    """Whether int4/int8 layers on this CPU use Fireside's own kernels (which take float32 activations)."""
+def _native(kind, weight, bias, portable: bool):
     from models.generation import native_kernels
 
-    return native_kernels.available()
-
-
-def _native(kind, weight, bias, portable: bool):
-    if portable or not native_kernels_ready() or not _NativeLinear.supports(weight):
+    if portable or not native_kernels.available() or not _NativeLinear.supports(weight):
         return None
     try:
         return kind(weight, bias)
@@ -449,7 +441,9 @@ def make_linear(weight, bias, scheme: str, dtype, portable: bool = False):
     A shape the 4-bit kernel cannot take (input size not a multiple of the group) gets int8.
     """
     if scheme == "int4" and int4_supported(weight):
-        return _native(NativeInt4Linear, weight, bias, portable) or Int4Linear(weight, bias, dtype=dtype, portable=portable)
+        native = _native(NativeInt4Linear, weight, bias, portable)
+        return native or Int4Linear(weight, bias, dtype=dtype, portable=portable)
     if scheme in ("int4", "int8"):
-        return _native(NativeInt8Linear, weight, bias, portable) or Int8Linear(weight, bias, dtype=dtype, portable=portable)
+        native = _native(NativeInt8Linear, weight, bias, portable)
+        return native or Int8Linear(weight, bias, dtype=dtype, portable=portable)
     return DenseLinear(weight.detach().to(dtype).contiguous(), None if bias is None else bias.detach().to(dtype))

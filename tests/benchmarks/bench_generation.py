@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from unittest import mock
 
 ROOT = Path(__file__).resolve().parents[2]
 NEW_TOKENS = 128
@@ -168,10 +169,8 @@ def run_quality(model_dir: Path, quants: list[str], threads: int) -> dict:
     result = {"reference_ppl": reference_ppl, "text_tokens": len(text_ids), "prompts": len(prompts), "quants": {}}
     for quant in quants:
         scheme, env = engine_scheme(quant)
-        os.environ.update(env)
-        generator = full if quant == "none" else Generator.load(model_dir, quantization=scheme)
-        for name in env:
-            os.environ.pop(name)
+        with mock.patch.dict(os.environ, env):
+            generator = full if quant == "none" else Generator.load(model_dir, quantization=scheme)
         replies = [generator.generate(p, settings).text for p in prompts]
         decoder = generator.decoder
         decoder.release()

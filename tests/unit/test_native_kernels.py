@@ -130,8 +130,8 @@ def test_decoding_attention_equals_scaled_dot_product_attention(kernel, heads, k
     for end in (1, 2, 127, 128, 129, 511, capacity):
         got = torch.ops.fireside.decode_attention(q, cache, end, scale)
         expected = F.scaled_dot_product_attention(
-            q.view(1, kv_heads, heads // kv_heads, head_dim), cache[None, :kv_heads, :end], cache[None, kv_heads:, :end],
-            scale=scale,
+            q.view(1, kv_heads, heads // kv_heads, head_dim), cache[None, :kv_heads, :end],
+            cache[None, kv_heads:, :end], scale=scale,
         ).reshape(heads, head_dim)
         torch.testing.assert_close(got, expected, atol=2e-5, rtol=1e-5)
     with pytest.raises(RuntimeError, match="capacity"):

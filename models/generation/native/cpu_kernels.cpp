@@ -10,6 +10,8 @@
 // block's 16 rows, 4 bytes a row; a row's byte i holds weight k+i in its low nibble and k+4+i in
 // its high nibble. d and m: [N/16, K/32, 16] float16, a group's scale and minimum for each row.
 //
+// q8_linear: the same for 8-bit weights in groups of 32 with a float16 scale (llama.cpp's Q8_0).
+//
 // decode_attention: one query position against a layer's key/value cache.
 #include <ATen/Parallel.h>
 #include <torch/library.h>
@@ -32,11 +34,13 @@ constexpr int kLowSteps = 1 << kLowBits;
 // How far ahead of the weights being multiplied to ask for the next ones (measured: 4 KiB).
 constexpr int64_t kPrefetchBytes = 4096;
 
-// One row of x [K] -> int8 values in two parts, x ~= scale * (high + low / 128), with one scale and
-// one (float) sum for each group of 32. One int8 part alone (llama.cpp's Q8_1) moved the default
+// One row of x [K] -> int8 values in two parts, x ~= scale * (high + low / 128), with one scale, one
+// float sum (for 4-bit minimums) and one integer sum of the parts (for 8-bit weights' +128) for
+// each group of 32. One int8 part alone (llama.cpp's Q8_1) moved the default
 // model's perplexity by +4% and changed 10 of 12 greedy replies; the second part brings the
 // activations to ~14 bits.
-void quantize_row(const float* x, int64_t k, int8_t* high, int8_t* low, float* scale, float* sum, int32_t* parts_sum) {
+void quantize_row(const float* x, int64_t k, int8_t* high, int8_t* low, float* scale, float* sum,
+                  int32_t* parts_sum) {
   const __m512 fraction = _mm512_set1_ps(static_cast<float>(kLowSteps));
   for (int64_t g = 0; g < k / kGroup; ++g) {
     const float* v = x + g * kGroup;
@@ -54,7 +58,7 @@ void quantize_row(const float* x, int64_t k, int8_t* high, int8_t* low, float* s
     }
     scale[g] = d;
     sum[g] = _mm512_reduce_add_ps(_mm512_add_ps(a, b));
-    int32_t parts = 0;  // sum of (high << kLowBits) + low over the group, for signed 8-bit weights
+    int32_t parts = 0;  // sum of high * 128 + low over the group
     for (int64_t i = 0; i < kGroup; ++i) parts += high[g * kGroup + i] * kLowSteps + low[g * kGroup + i];
     parts_sum[g] = parts;
   }
@@ -175,9 +179,10 @@ at::Tensor quantized_linear(int bits, const at::Tensor& x, const at::Tensor& pac
         const int8_t* hr = high.data() + r * k;
         const int8_t* lr = low.data() + r * k;
         const float* sr = xscale.data() + r * groups;
+        const uint8_t* wb = wp + b * block_bytes;
         const __m512 y = bits == 4
-            ? block_dot(wp + b * block_bytes, db, mp + b * groups * kBlockRows, groups, hr, lr, sr, xsum.data() + r * groups)
-            : block_dot8(wp + b * block_bytes, db, groups, hr, lr, sr, parts.data() + r * groups);
+            ? block_dot(wb, db, mp + b * groups * kBlockRows, groups, hr, lr, sr, xsum.data() + r * groups)
+            : block_dot8(wb, db, groups, hr, lr, sr, parts.data() + r * groups);
         __m512 total = _mm512_add_ps(y, b16);
         for (int64_t j = 0; j < rank; ++j)
           total = _mm512_fmadd_ps(_mm512_loadu_ps(upp + (b * rank + j) * kBlockRows),
@@ -235,8 +240,10 @@ at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& cache, int64_
   TORCH_CHECK(cache.dim() == 3 && cache.scalar_type() == at::kFloat && cache.is_contiguous(),
               "cache: contiguous float32 [2 * kv heads, capacity, dim]");
   const int64_t heads = q.size(0), dim = q.size(1), kv = cache.size(0) / 2, capacity = cache.size(1);
-  TORCH_CHECK(cache.size(2) == dim && dim % 16 == 0 && dim <= kMaxHeadDim, "head size must be a multiple of 16, at most 256");
-  TORCH_CHECK(kv > 0 && heads % kv == 0 && heads / kv <= kMaxGroup, "query heads must be a multiple of key/value heads");
+  TORCH_CHECK(cache.size(2) == dim && dim % 16 == 0 && dim <= kMaxHeadDim,
+              "head size must be a multiple of 16, at most 256");
+  TORCH_CHECK(kv > 0 && heads % kv == 0 && heads / kv <= kMaxGroup,
+              "query heads must be a multiple of key/value heads");
   TORCH_CHECK(end >= 1 && end <= capacity, "positions 1..capacity");
   const int64_t group = heads / kv, chunks = (end + kChunk - 1) / kChunk, vectors = dim / 16;
   // Per task and query head: the chunk's maximum score, its sum of exp(score - maximum), and the
@@ -255,11 +262,13 @@ at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& cache, int64_
       for (int64_t g = 0; g < group; ++g) {
         const float* query = qp + (head * group + g) * dim;
         __m512 qv[kMaxHeadDim / 16];
-        for (int64_t v = 0; v < vectors; ++v) qv[v] = _mm512_mul_ps(_mm512_loadu_ps(query + v * 16), _mm512_set1_ps(qscale));
+        for (int64_t v = 0; v < vectors; ++v)
+          qv[v] = _mm512_mul_ps(_mm512_loadu_ps(query + v * 16), _mm512_set1_ps(qscale));
         float best = -INFINITY;
         for (int64_t t = 0; t < count; ++t) {
           __m512 acc = _mm512_mul_ps(qv[0], _mm512_loadu_ps(keys + t * dim));
-          for (int64_t v = 1; v < vectors; ++v) acc = _mm512_fmadd_ps(qv[v], _mm512_loadu_ps(keys + t * dim + v * 16), acc);
+          for (int64_t v = 1; v < vectors; ++v)
+            acc = _mm512_fmadd_ps(qv[v], _mm512_loadu_ps(keys + t * dim + v * 16), acc);
           scores[g][t] = _mm512_reduce_add_ps(acc);
           best = std::max(best, scores[g][t]);
         }
@@ -287,7 +296,8 @@ at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& cache, int64_
           const __m512 value = _mm512_loadu_ps(values + t * dim + v * 16);
           for (int64_t g = 0; g < group; ++g) acc[g] = _mm512_fmadd_ps(_mm512_set1_ps(scores[g][t]), value, acc[g]);
         }
-        for (int64_t g = 0; g < group; ++g) _mm512_storeu_ps(weighted.data() + (task * group + g) * dim + v * 16, acc[g]);
+        for (int64_t g = 0; g < group; ++g)
+          _mm512_storeu_ps(weighted.data() + (task * group + g) * dim + v * 16, acc[g]);
       }
     }
   });
@@ -316,7 +326,8 @@ at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& cache, int64_
 
 TORCH_LIBRARY(fireside, library) {
   library.def(
-      "q4_linear(Tensor x, Tensor packed, Tensor d, Tensor m, Tensor? bias, Tensor? down=None, Tensor? up=None) -> Tensor");
+      "q4_linear(Tensor x, Tensor packed, Tensor d, Tensor m, Tensor? bias, Tensor? down=None, Tensor? up=None)"
+      " -> Tensor");
   library.impl("q4_linear", c10::DispatchKey::CPU, &q4_linear);
   library.def(
       "q8_linear(Tensor x, Tensor packed, Tensor d, Tensor? bias, Tensor? down=None, Tensor? up=None) -> Tensor");
