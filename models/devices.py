@@ -19,6 +19,27 @@ def cpu_flags() -> frozenset[str]:
     return frozenset()
 
 
+def cpu_signature() -> str:
+    """A short name for the instruction sets this CPU offers: code compiled for one CPU with
+    `-march=native` runs on another with the same signature."""
+    import hashlib
+
+    simd = sorted(flag for flag in cpu_flags()
+                  if flag.startswith(("avx", "sse", "amx", "fma", "f16c", "bmi", "vnni", "asimd", "sve")))
+    digest = hashlib.sha256(" ".join(simd).encode()).hexdigest()[:10]
+    return f"{platform.machine().lower() or 'cpu'}-{digest}"
+
+
+def nvidia_gpu_present() -> bool:
+    """Whether an NVIDIA driver lists a GPU, found without importing torch."""
+    import os
+    import shutil
+
+    if os.path.isdir("/proc/driver/nvidia/gpus"):
+        return bool(os.listdir("/proc/driver/nvidia/gpus"))
+    return sys.platform == "win32" and shutil.which("nvidia-smi") is not None
+
+
 def pick_device(preference: str = "auto") -> str:
     """'cuda', 'mps' or 'cpu'; `preference` may name one of them or be 'auto'."""
     import torch
@@ -37,7 +58,7 @@ def machine_report() -> dict:
     import torch
     import transformers
 
-    from models.generation import native_kernels
+    from models.generation import llama_engine
 
     gpus = []
     if torch.cuda.is_available():
@@ -55,5 +76,5 @@ def machine_report() -> dict:
         "mps_available": mps,
         "gpus": gpus,
         "cpu_threads": torch.get_num_threads(),
-        "int4_kernel": native_kernels.describe(),
+        "llama_cpp": llama_engine.describe(),
     }

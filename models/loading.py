@@ -29,11 +29,24 @@ def _has_safetensors(path: Path) -> bool:
     return any(Path(path).glob("*.safetensors"))
 
 
+def pretrained_source(path: Path) -> tuple[str, dict]:
+    """(what to pass to from_pretrained, extra keywords) for a model folder or a GGUF file.
+
+    A GGUF file is read by transformers' own GGUF support: its weights are de-quantized into
+    memory (float32, or the dtype asked for), never written to disk."""
+    path = Path(path)
+    if path.is_file() and path.suffix.lower() == ".gguf":
+        return str(path.parent), {"gguf_file": path.name}
+    return str(path), {"use_safetensors": _has_safetensors(path)}
+
+
 @collector_paused()
 def load_tokenizer(path: Path):
     force_offline()
     try:
-        return transformers_class("AutoTokenizer").from_pretrained(str(path), local_files_only=True)
+        source, extra = pretrained_source(path)
+        extra.pop("use_safetensors", None)
+        return transformers_class("AutoTokenizer").from_pretrained(source, local_files_only=True, **extra)
     except Exception as exc:
         raise ModelError(f"{path}: tokenizer could not be loaded ({exc})") from exc
 
@@ -44,8 +57,9 @@ def load_causal_lm(path: Path, device: str = "cpu", dtype=None):
     force_offline()
     tokenizer = load_tokenizer(path)
     try:
+        source, extra = pretrained_source(path)
         model = transformers_class("AutoModelForCausalLM").from_pretrained(
-            str(path), local_files_only=True, use_safetensors=_has_safetensors(path), dtype=dtype or "auto"
+            source, local_files_only=True, dtype=dtype or "auto", **extra
         )
     except Exception as exc:
         raise ModelError(f"{path}: model could not be loaded ({exc})") from exc

@@ -126,19 +126,20 @@ def check_model_folder(folder: Path, allow_pickle: bool = False) -> dict:
     return config
 
 
-def check_gguf_file(path: Path) -> None:
+def check_gguf_file(path: Path):
+    """Check a GGUF chat model before it is registered; returns its header or raises ModelError."""
+    from models.gguf_check import check_gguf
+
+    path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: no such file")
-    with open(path, "rb") as handle:
-        magic = handle.read(4)
-    if magic != GGUF_MAGIC:
-        raise ModelError(f"{path}: not a GGUF file (it does not start with the GGUF signature)")
-    try:
-        from gguf import GGUFReader
+    return check_gguf(path)
 
-        GGUFReader(str(path))
-    except Exception as exc:  # the gguf reader raises ValueError, IndexError, struct errors ...
-        raise ModelError(f"{path}: truncated or damaged GGUF file ({exc})") from exc
+
+def _file_type(metadata: dict) -> str:
+    from models.generation.loaders import file_type_words
+
+    return file_type_words(metadata)
 
 
 class Registry:
@@ -151,14 +152,12 @@ class Registry:
         files = bundled.locate()
         entries = []
         if files.chat_gguf is not None:
-            cache = bundled.chat_cache_dir()
             entries.append(
                 ModelEntry(
-                    name=bundled.CHAT_NAME, kind="chat", architecture="LlamaForCausalLM",
+                    name=bundled.CHAT_NAME, kind="chat", architecture="llama",
                     parameters=134_515_008, size_bytes=files.chat_gguf.stat().st_size, source="bundled",
-                    path=str(cache), created="", original_file=str(files.chat_gguf),
-                    provenance={"package": bundled.CHAT_PACKAGE, "format": "GGUF Q4_1",
-                                "converted": bundled.chat_cache_ready()},
+                    path=str(files.chat_gguf), created="", original_file=str(files.chat_gguf),
+                    provenance={"package": bundled.CHAT_PACKAGE, "format": "GGUF Q4_1"},
                 )
             )
         if files.encoder_dir is not None:
@@ -178,10 +177,24 @@ class Registry:
         for meta in sorted(self.root.glob(f"*/{METADATA_FILE}")):
             try:
                 data = json.loads(meta.read_text(encoding="utf-8"))
-                entries.append(ModelEntry(**data))
+                entry = ModelEntry(**data)
             except (json.JSONDecodeError, TypeError, UnicodeDecodeError):
                 continue  # a damaged entry is skipped, not fatal: the rest still list
+            entries.append(self._migrated(entry, meta.parent))
         return entries
+
+    def _migrated(self, entry: ModelEntry, folder: Path) -> ModelEntry:
+        """An imported GGUF that an earlier version converted to float32 is loaded from its own file
+        again, and the float copy is deleted; without the original file the copy stays in use."""
+        weights = Path(entry.path)
+        original = Path(entry.original_file) if entry.original_file else None
+        if (entry.source == "gguf" and weights.is_dir() and weights.parent == folder
+                and original is not None and original.is_file()):
+            entry.path = str(original)
+            entry.provenance = {**entry.provenance, "upgraded": "loaded in place; the float32 copy was removed"}
+            self._write_entry(entry, folder)
+            shutil.rmtree(weights, ignore_errors=True)
+        return entry
 
     def list(self, kind: str | None = None) -> list[ModelEntry]:
         entries = self.bundled_entries() + self.stored_entries()
@@ -198,12 +211,12 @@ class Registry:
         return self.get(name)
 
     def local_path(self, entry: ModelEntry, progress: bundled.ProgressCallback | None = None) -> Path:
-        """The folder to load `entry` from; converts the bundled GGUF the first time."""
+        """What to load `entry` from: a GGUF file, a fine-tune folder or a transformers folder."""
         if entry.bundled and entry.kind == "chat":
-            return bundled.ensure_chat_model(progress)
+            return bundled.chat_model_file()
         path = Path(entry.path)
         if not path.exists():
-            raise ModelError(f"{path}: the files of model {entry.name!r} are gone")
+            raise ModelError(f"{path}: the files of model {entry.name!r} are gone (moved or deleted)")
         return path
 
     # -- changing --------------------------------------------------------------------------
@@ -241,24 +254,21 @@ class Registry:
 
     def import_gguf(self, path: Path, name: str | None = None,
                     progress: bundled.ProgressCallback | None = None) -> ModelEntry:
+        """Register a GGUF chat model where it is: checked, never copied or converted."""
         path = Path(path).expanduser().resolve()
-        check_gguf_file(path)
+        report = progress or (lambda fraction, message: None)
+        report(0.0, f"Checking {path.name}")
+        header = check_gguf_file(path)
         name = name or path.stem
         self._check_new_name(name)
-        folder = self.root / _slug(name)
-        weights = folder / "weights"
-        try:
-            bundled.convert_gguf(path, weights, progress)
-            config = _read_config(weights)
-        except Exception:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
         entry = ModelEntry(
-            name=name, kind="chat", architecture=(config.get("architectures") or ["?"])[0],
-            parameters=safetensors_parameters(weights), size_bytes=path.stat().st_size, source="gguf",
-            path=str(weights), created=_now(), original_file=str(path),
+            name=name, kind="chat", architecture=header.architecture, parameters=header.parameters(),
+            size_bytes=path.stat().st_size, source="gguf", path=str(path), created=_now(), original_file=str(path),
+            provenance={"format": f"GGUF {_file_type(header.metadata)}"},
         )
-        return self._write_entry(entry, folder)
+        entry = self._write_entry(entry, self.root / _slug(name))
+        report(1.0, "Registered")
+        return entry
 
     def download(self, hub_id: str, name: str | None = None, allow_pickle: bool = False) -> ModelEntry:
         """Fetch a model from the Hugging Face hub. The only place Fireside goes online, on request."""
@@ -291,14 +301,24 @@ class Registry:
                  base_model: str | None = None, provenance: dict | None = None,
                  labels: list[str] | None = None) -> ModelEntry:
         """Add a model whose weights Fireside wrote itself (a fine-tuning result)."""
+        from models.generation.loaders import gguf_files
+
         weights = Path(weights).resolve()
-        config = _read_config(weights)
+        model_file, adapter_file = gguf_files(weights)
+        if model_file is not None:
+            from models.gguf_check import read_header
+
+            header = read_header(model_file)
+            architecture, parameters = header.architecture, header.parameters()
+        else:
+            config = _read_config(weights)
+            architecture = (config.get("architectures") or [config["model_type"]])[0]
+            parameters = safetensors_parameters(weights)
         self._check_new_name(name)
         entry = ModelEntry(
-            name=name, kind=kind, architecture=(config.get("architectures") or [config["model_type"]])[0],
-            parameters=safetensors_parameters(weights), size_bytes=folder_size(weights), source=source,
-            path=str(weights), created=_now(), base_model=base_model, provenance=provenance or {},
-            labels=labels or [],
+            name=name, kind=kind, architecture=architecture, parameters=parameters,
+            size_bytes=folder_size(weights), source=source, path=str(weights), created=_now(),
+            base_model=base_model, provenance=provenance or {}, labels=labels or [],
         )
         return self._write_entry(entry, self.root / _slug(name))
 

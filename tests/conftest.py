@@ -1,8 +1,7 @@
-"""Shared test set-up: a fresh data home per test, no display, the default chat model converted once.
+"""Shared test set-up: a fresh data home per test, no display.
 
-Every test runs with FIRESIDE_HOME in a temporary folder. Converting the bundled GGUF takes about
-half a minute, so each test's home links `models/_converted` to one folder shared by the session.
-Tests that start `python -m desktop` in a subprocess inherit FIRESIDE_HOME from the environment.
+Every test runs with FIRESIDE_HOME in a temporary folder. Tests that start `python -m desktop` in a
+subprocess inherit FIRESIDE_HOME from the environment.
 """
 from __future__ import annotations
 
@@ -26,45 +25,20 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.integration)
 
 
-@pytest.fixture(scope="session")
-def shared_converted_dir(tmp_path_factory) -> Path:
-    """Where the converted default chat model lives for the session.
-
-    FIRESIDE_TEST_CACHE names a folder kept between runs (handy while developing); without it the
-    conversion happens once per run in a temporary folder.
-    """
-    kept = os.environ.get("FIRESIDE_TEST_CACHE")
-    path = Path(kept) if kept else tmp_path_factory.getbasetemp() / "shared-converted"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 @pytest.fixture(autouse=True)
-def fireside_home(tmp_path, monkeypatch, shared_converted_dir) -> Path:
+def fireside_home(tmp_path, monkeypatch) -> Path:
     home = tmp_path / "fireside-home"
     (home / "models").mkdir(parents=True)
-    (home / "models" / "_converted").symlink_to(shared_converted_dir, target_is_directory=True)
     monkeypatch.setenv("FIRESIDE_HOME", str(home))
     return home
 
 
 @pytest.fixture(scope="session")
-def default_chat_path(shared_converted_dir, tmp_path_factory) -> Path:
-    """The converted default chat model folder (converted on first use in the session)."""
+def default_chat_path() -> Path:
+    """The default chat model's GGUF file, where its package installed it."""
     from models import bundled
 
-    old = os.environ.get("FIRESIDE_HOME")
-    home = tmp_path_factory.mktemp("convert-home")
-    (home / "models").mkdir()
-    (home / "models" / "_converted").symlink_to(shared_converted_dir, target_is_directory=True)
-    os.environ["FIRESIDE_HOME"] = str(home)
-    try:
-        return bundled.ensure_chat_model().resolve()
-    finally:
-        if old is None:
-            os.environ.pop("FIRESIDE_HOME", None)
-        else:
-            os.environ["FIRESIDE_HOME"] = old
+    return bundled.chat_model_file()
 
 
 @pytest.fixture(scope="session")

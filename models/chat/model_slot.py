@@ -25,20 +25,20 @@ def release_memory(device: str = "cpu") -> None:
 class ModelSlot:
     """Holds at most one loaded `Generator`. Not thread-safe: use it from one thread."""
 
-    def __init__(self, registry, device: str = "auto", quantization: str = "auto"):
+    def __init__(self, registry, device: str = "auto", speculative: bool = False):
         self.registry = registry
         self.device = device
-        self.quantization = quantization  # for the next load (models.generation.Generator.load)
+        self.speculative = speculative  # prompt lookup, for the next load (models.generation.Generator.load)
         self.generator = None
-        self._loaded_as = None  # (name, quantization) of the generator held
+        self._loaded_as = None  # (name, speculative) of the generator held
 
     @property
     def name(self) -> str | None:
         return self.generator.name if self.generator is not None else None
 
     def holds(self, name: str) -> bool:
-        """Whether model `name` is loaded, with the quantization asked for now."""
-        return self.generator is not None and self._loaded_as == (name, self.quantization)
+        """Whether model `name` is loaded, with the settings asked for now."""
+        return self.generator is not None and self._loaded_as == (name, self.speculative)
 
     def load(self, name: str, progress=None):
         """The generator for model `name`, loading it (and freeing any other) when needed."""
@@ -49,17 +49,16 @@ class ModelSlot:
             raise ModelError(f"{name!r} is a {entry.kind} model, not a chat model")
         self.unload()
         path = self.registry.local_path(entry, progress)
-        from models.devices import pick_device
         from models.generation import Generator
 
-        self.generator = Generator.load(path, name=entry.name, device=pick_device(self.device),
-                                        quantization=self.quantization)
-        self._loaded_as = (name, self.quantization)
+        self.generator = Generator.load(path, name=entry.name, device=self.device, speculative=self.speculative)
+        self._loaded_as = (name, self.speculative)
         return self.generator
 
     def unload(self) -> None:
         if self.generator is None:
             return
         device = self.generator.device
+        self.generator.close()
         self.generator = self._loaded_as = None
         release_memory(device)

@@ -110,6 +110,7 @@ class BaseModel:
     kind: str
     config: dict
     parameters: int
+    gguf: bool = False  # its weights are de-quantized from a GGUF file into memory when training starts
 
 
 def resolve_base(recipe: str, base: str | None, registry=None) -> BaseModel:
@@ -137,8 +138,9 @@ def resolve_base(recipe: str, base: str | None, registry=None) -> BaseModel:
         name = entry.name
     else:
         path, name = folder.resolve(), folder.name
+    gguf = Path(path).is_file() and Path(path).suffix.lower() == ".gguf"
     try:
-        config = check_model_folder(path)
+        config = gguf_config(path) if gguf else check_model_folder(path)
     except ModelError as exc:
         raise JobRefused(f"the base model {name!r} cannot be used: {exc}") from exc
     kind = kind_from_config(config)
@@ -147,7 +149,29 @@ def resolve_base(recipe: str, base: str | None, registry=None) -> BaseModel:
                          "all-MiniLM-L6-v2")
     if recipe == "chat" and kind != "chat":
         raise JobRefused(f"{name!r} is an encoder, not a chat model; chat fine-tuning needs a chat model")
-    return BaseModel(name=name, path=path, kind=kind, config=config, parameters=safetensors_parameters(path))
+    parameters = gguf_parameters(path) if gguf else safetensors_parameters(path)
+    return BaseModel(name=name, path=path, kind=kind, config=config, parameters=parameters, gguf=gguf)
+
+
+def gguf_config(path: Path) -> dict:
+    """The transformers config of a GGUF base, as transformers reads it from the file's metadata."""
+    from models.errors import ModelError
+    from models.loading import pretrained_source, transformers_class
+
+    source, extra = pretrained_source(path)
+    try:
+        config = transformers_class("AutoConfig").from_pretrained(source, local_files_only=True, **extra)
+    except Exception as exc:  # transformers raises many kinds for an architecture it cannot read
+        raise ModelError(f"PyTorch cannot read this GGUF for training ({exc})") from exc
+    data = config.to_dict()
+    data.setdefault("architectures", [f"{type(config).__name__.removesuffix('Config')}ForCausalLM"])
+    return data
+
+
+def gguf_parameters(path: Path) -> int:
+    from models.gguf_check import read_header
+
+    return read_header(path).parameters()
 
 
 def context_length(config: dict, tokenizer=None) -> int:
@@ -256,7 +280,10 @@ def peak_memory_bytes(base: BaseModel, objective: str, lora: bool, batch: int, l
     activations = per_layer * (math.sqrt(layers) if gradient_checkpointing else layers)
     logits = batch * length * vocab * 4 * 3 if objective in ("causal-lm", "masked-lm") else 0
     runtime = 600 * 2**20 if device == "cuda" else 1200 * 2**20  # CUDA context / torch and libraries
-    return states + activations + logits + runtime
+    # A GGUF base is de-quantized to float32 into memory, then copied into the model: two float32
+    # copies at once while it loads.
+    loading = params * 8 if base.gguf else 0
+    return max(states + activations + logits, loading) + runtime
 
 
 def _epochs(recipe: str, items: int, steps_per_epoch: int) -> tuple[int, str]:

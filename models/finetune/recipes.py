@@ -117,10 +117,13 @@ def _classifier(config, hp, tokenizer, base_path, train_rows, eval_rows, max_len
 
 # -- chat -----------------------------------------------------------------------------------------
 def _load_causal(base_path: Path, dtype):
+    """The base's weights in PyTorch; a GGUF base is de-quantized into memory, never onto disk."""
     from transformers import AutoModelForCausalLM
 
-    return AutoModelForCausalLM.from_pretrained(str(base_path), local_files_only=True, dtype=dtype,
-                                                use_safetensors=any(base_path.glob("*.safetensors")))
+    from models.loading import pretrained_source
+
+    source, extra = pretrained_source(base_path)
+    return AutoModelForCausalLM.from_pretrained(source, local_files_only=True, dtype=dtype, **extra)
 
 
 def _with_lora(model, hp):

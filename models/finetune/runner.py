@@ -335,14 +335,19 @@ class Job:
         staging = output_dir.parent / f".{output_dir.name}.partial"
         shutil.rmtree(staging, ignore_errors=True)
         model = trainer.accelerator.unwrap_model(trainer.model)
+        base_gguf = self._base_gguf()
         try:
             if recipe.lora:
                 model.save_pretrained(str(staging / "adapter"))
-                if self._hp().get("merge_adapters", True):
+                if base_gguf is not None:
+                    self._write_gguf_adapter(staging, base_gguf)
+                elif self._hp().get("merge_adapters", True):
                     model = model.merge_and_unload()
                     model.save_pretrained(str(staging))
             else:
                 model.save_pretrained(str(staging))
+                if base_gguf is not None and recipe.output_kind == "chat":
+                    self._write_gguf_model(staging, base_gguf)
             recipe.tokenizer.save_pretrained(str(staging))
             if output_dir.exists():
                 shutil.rmtree(output_dir)
@@ -356,6 +361,35 @@ class Job:
         trainer.accelerator.wait_for_everyone()
         return output_dir
 
+    def _base_gguf(self) -> Path | None:
+        base = Path(self.config["base"]["path"])
+        return base if base.is_file() and base.suffix.lower() == ".gguf" else None
+
+    def _write_gguf_adapter(self, staging: Path, base_gguf: Path) -> None:
+        """The LoRA adapter as GGUF, applied by llama.cpp over the unchanged base file."""
+        from models.convert.lora_gguf import write_lora_adapter
+        from models.generation.loaders import LORA_ADAPTER_FILE, write_lora_base
+
+        self.events.emit("status", message="writing the adapter for llama.cpp")
+        write_lora_adapter(staging / "adapter", base_gguf, staging / LORA_ADAPTER_FILE)
+        write_lora_base(staging, base_gguf)
+
+    def _write_gguf_model(self, staging: Path, base_gguf: Path) -> None:
+        """A full fine-tune of a GGUF model becomes a GGUF again (Q8_0), with the base's tokenizer and
+        template; the float weights it was written from are removed."""
+        from models.convert.model_gguf import write_model_gguf
+        from models.convert.quantize import quantize_gguf
+        from models.generation.loaders import FULL_MODEL_FILE
+
+        self.events.emit("status", message="writing the model as GGUF")
+        wide = staging / "model.f16.gguf"
+        write_model_gguf(staging, wide, base_gguf=base_gguf)
+        self.events.emit("status", message="quantizing the model to Q8_0 with llama.cpp")
+        quantize_gguf(wide, staging / FULL_MODEL_FILE, "Q8_0")
+        wide.unlink()
+        for weights in staging.glob("*.safetensors"):
+            weights.unlink()
+
     def _register(self, output_dir: Path, recipe, metrics: dict) -> str:
         from models.registry import Registry
 
@@ -368,7 +402,7 @@ class Job:
             "duration_s": round(time.time() - self.started, 1), "device": config["device"],
             "processes": self.world, "lora": bool(self._hp().get("lora")),
         }
-        if recipe.lora and not self._hp().get("merge_adapters", True):
+        if recipe.lora and not self._hp().get("merge_adapters", True) and self._base_gguf() is None:
             raise JobRefused("unmerged LoRA adapters cannot be registered as a standalone model")
         entry = Registry().register(output_dir, name=config["output_name"], kind=recipe.output_kind,
                                     base_model=config["base"]["name"], provenance=provenance,

@@ -1,4 +1,4 @@
-"""What runs the model for the generation loop: the lean decoder, or transformers as a fallback.
+"""PyTorch runners for the generation loop: the lean decoder on an NVIDIA GPU, or transformers.
 
 Both keep the keys and values of the tokens they have seen. A new prompt that starts with those
 tokens (the next turn of a conversation resends the whole conversation) only computes the rest,
@@ -65,6 +65,26 @@ class CachedRunner:
             if len(piece) == size and elapsed > 0:
                 self.chunk = int(min(MAX_CHUNK, max(MIN_CHUNK, size * CHUNK_SECONDS / elapsed)))
         return logits
+
+    def tokens(self, prompt_ids: list[int], settings, should_stop: Callable[[], bool]):
+        """The reply's token ids, one at a time, sampled as transformers' `generate` would."""
+        import torch
+
+        from models.generation.sampling import TokenSampler
+
+        with torch.inference_mode():
+            logits = self.prefill(prompt_ids, should_stop)
+        if logits is None:
+            return
+        sampler = TokenSampler(settings, prompt_ids, vocab_size=int(logits.shape[-1]))
+        while True:
+            token = sampler.choose(logits)
+            yield token
+            sampler.add(token)
+            if should_stop():
+                return
+            with torch.inference_mode():
+                logits = self.step(token)
 
     def step(self, token: int):
         """Logits after appending `token`."""

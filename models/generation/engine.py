@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Callable
 
 from models.errors import ModelError
-from models.loading import load_causal_lm, load_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -55,90 +54,45 @@ def _eos_ids(model, tokenizer) -> set[int]:
 class Generator:
     """One loaded chat model. One generation at a time (a second caller waits for the first).
 
-    `quantization` is "auto" (on a CPU: 4-bit for weights that came from a 4-bit GGUF, such as the
-    bundled model, and for a LoRA fine-tune of such a model, whose adapters then run apart from its
-    4-bit base; 8-bit for any other; full precision on a GPU), "none", "int8" or "int4".
-    Llama-family models run on a lean decoder (models.generation.fast_decoder); other
-    architectures run through transformers in full precision.
+    Below it runs either llama.cpp (a GGUF file, mapped as it is: models.generation.llama_engine)
+    or PyTorch (a transformers folder, or a GGUF where llama.cpp is missing or an NVIDIA GPU is
+    used through torch: models.generation.backends). Both give a tokenizer with the model's chat
+    template and a stream of token ids; this class turns the stream into text, stop strings,
+    token counts and timings.
     """
 
-    def __init__(self, model, tokenizer, name: str = "", device: str = "cpu", quantization: str = "auto",
-                 four_bit_source: bool = False, adapter=None):
-        from models.generation.backends import FastRunner, TransformersRunner
-        from models.generation.fast_decoder import CALIBRATION_TEXT, FastDecoder, unsupported_reason
-        from models.generation.quantize import resolve_quantization
-
-        self.model = model
+    def __init__(self, runner, tokenizer, name: str = "", device: str = "cpu", context_length: int = 2048,
+                 eos_ids: set[int] | None = None, precision: str = "", adapter: bool = False):
+        self.runner = runner
         self.tokenizer = tokenizer
         self.name = name
         self.device = str(device)
-        device_type = self.device.split(":")[0]
-        self.quantization = resolve_quantization(quantization, device_type, four_bit_source)
-        self.eos_ids = _eos_ids(model, tokenizer)
+        self.context_length = int(context_length)
+        self.eos_ids = set(eos_ids or ())
+        self.adapter = adapter
+        self._precision = precision
         self._lock = threading.Lock()
-        reason = unsupported_reason(model.config)
-        if reason is None:
-            calibration = list(tokenizer.encode(CALIBRATION_TEXT))
-            self.decoder = FastDecoder(model, self.quantization, self.device, calibration_ids=calibration)
-            if adapter is not None:
-                self.decoder.add_adapter(adapter)
-            if device_type == "cuda":
-                self.decoder.capture_graph()
-            self.runner = FastRunner(self.decoder)
-        else:
-            if self.quantization != "none":
-                log.info("%s: %s runs through transformers in full precision", name, reason)
-                self.quantization = "none"
-            if adapter is not None:
-                raise ModelError(f"{name}: its adapters need the lean decoder, which does not run {reason}")
-            self.decoder = None
-            self.runner = TransformersRunner(model, self.device)
-        self.adapter = adapter is not None  # a LoRA fine-tune run on its 4-bit base, adapters apart
 
     @classmethod
-    def load(cls, path: Path, name: str = "", device: str = "cpu", quantization: str = "auto") -> "Generator":
-        import torch
+    def load(cls, path: Path, name: str = "", device: str = "auto", speculative: bool = False) -> "Generator":
+        """Open the chat model at `path`: a .gguf file, a LoRA fine-tune folder over a GGUF base, or
+        a transformers folder. `device` is "auto", "cpu", "cuda" or "mps"."""
+        from models.generation import loaders
 
-        from models.generation.lora import find_adapter
-        from models.generation.quantize import converted_from_4bit_gguf, resolve_quantization
-
-        dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
-        device_type = str(device).split(":")[0]
-        adapter = find_adapter(path)
-        if adapter is not None and resolve_quantization(
-            quantization, device_type, four_bit_source=converted_from_4bit_gguf(adapter.base_path)
-        ) != "int4":
-            adapter = None  # the merged weights serve every other precision as they are
-        if adapter is not None:
-            model, _ = load_causal_lm(adapter.base_path, device=device, dtype=dtype)
-            tokenizer = load_tokenizer(path)
-        else:
-            model, tokenizer = load_causal_lm(path, device=device, dtype=dtype)
-        generator = cls(model, tokenizer, name=name or Path(path).name, device=device, quantization=quantization,
-                        four_bit_source=adapter is not None or converted_from_4bit_gguf(path), adapter=adapter)
-        if generator.decoder is not None:
-            # The lean decoder holds its own copy of every weight (sharing what it can); drop
-            # transformers' copy. The model object stays for its config.
-            model.to("meta")
-        return generator
+        return loaders.load_generator(cls, Path(path), name or Path(path).name, device, speculative)
 
     @property
     def precision(self) -> str:
-        """How the weights are held, in words: "4-bit", "4-bit + LoRA adapters", "8-bit", "full precision"."""
-        words = {"int4": "4-bit", "int8": "8-bit", "none": "full precision"}[self.quantization]
-        return words + (" + LoRA adapters" if self.adapter else "")
-
-    @property
-    def context_length(self) -> int:
-        return int(getattr(self.model.config, "max_position_embeddings", 2048))
+        """How the weights are held, in words: "Q4_K_M", "Q8_0 + LoRA adapter", "bfloat16", ..."""
+        return self._precision
 
     @property
     def backend(self) -> str:
-        """Which engine runs the model: 'fast' (the lean decoder) or 'transformers'."""
+        """Which engine runs the model: 'llama.cpp', 'fast' (PyTorch on a GPU) or 'transformers'."""
         return self.runner.name
 
     def chat_prompt_ids(self, messages: list[dict]) -> list[int]:
-        """Token ids of `messages` through the tokenizer's own chat template, ready for the reply."""
+        """Token ids of `messages` through the model's own chat template, ready for the reply."""
         ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
         if isinstance(ids, dict) or hasattr(ids, "keys"):
             ids = ids["input_ids"]
@@ -148,6 +102,13 @@ class Generator:
         """Forget the keys and values kept from the previous call (the next prompt starts cold)."""
         with self._lock:
             self.runner.reset()
+
+    def close(self) -> None:
+        """Free the model now rather than when the last reference goes."""
+        with self._lock:
+            close = getattr(self.runner, "close", None)
+            if close:
+                close()
 
     def generate(
         self,
@@ -160,9 +121,6 @@ class Generator:
             return self._generate(list(prompt_ids), settings, on_text, stop_event or threading.Event())
 
     def _generate(self, prompt_ids, settings, on_text, stop_event) -> GenerationResult:
-        import torch
-
-        from models.generation.sampling import TokenSampler
         from models.generation.streaming import IncrementalDetokenizer, StopStringFilter
 
         started = time.perf_counter()
@@ -174,45 +132,44 @@ class Generator:
                 f"the prompt has {len(prompt_ids)} tokens but {self.name or 'the model'} reads at most {self.context_length}"
             )
         budget = min(max(0, int(settings.max_new_tokens)), room)
-        sampler = TokenSampler(settings, prompt_ids, vocab_size=int(self.model.config.vocab_size))
         detokenizer = IncrementalDetokenizer(self.tokenizer)
         stop_filter = StopStringFilter(settings.stop)
+        strip_space = bool(getattr(self.tokenizer, "sentencepiece", False))
         new_ids: list[int] = []
         first_token_at = None
         reason = "length"
 
         def emit(piece: str) -> None:
+            nonlocal strip_space
+            if strip_space and piece:
+                piece, strip_space = (piece[1:] if piece.startswith(" ") else piece), False
             shown = stop_filter.feed(piece)
             if shown and on_text:
                 on_text(shown)
 
-        with torch.inference_mode():
-            logits = self.runner.prefill(prompt_ids, stop_event.is_set) if budget else None
-            if logits is None:
-                reason = "stopped" if stop_event.is_set() else "length"
-            while logits is not None:
-                if stop_event.is_set():
-                    reason = "stopped"
-                    break
-                token = sampler.choose(logits)
-                if first_token_at is None:
-                    first_token_at = time.perf_counter()
-                new_ids.append(token)
-                if token in self.eos_ids:
-                    reason = "eos"
-                    break
-                sampler.add(token)
-                emit(detokenizer.add(token))
-                if stop_filter.stopped:
-                    reason = "stop_sequence"
-                    break
-                if len(new_ids) >= budget:
-                    reason = "length"
-                    break
-                if stop_event.is_set():
-                    reason = "stopped"
-                    break
-                logits = self.runner.step(token)
+        if budget:
+            stream = self.runner.tokens(prompt_ids, settings, stop_event.is_set)
+            try:
+                reason = "stopped"  # unless the loop ends for another reason
+                for token in stream:
+                    if first_token_at is None:
+                        first_token_at = time.perf_counter()
+                    new_ids.append(token)
+                    if token in self.eos_ids:
+                        reason = "eos"
+                        break
+                    emit(detokenizer.add(token))
+                    if stop_filter.stopped:
+                        reason = "stop_sequence"
+                        break
+                    if len(new_ids) >= budget:
+                        reason = "length"
+                        break
+                    if stop_event.is_set():
+                        reason = "stopped"
+                        break
+            finally:
+                stream.close()
         if not stop_filter.stopped:
             emit(detokenizer.flush())
             tail = stop_filter.finish()

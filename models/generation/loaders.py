@@ -1,0 +1,149 @@
+"""Which engine opens a chat model, and opening it.
+
+A GGUF file (the bundled model, an imported one, a full fine-tune written as GGUF) and a LoRA
+fine-tune of one (a folder with `adapter.gguf` and the base's path) run on llama.cpp, unless
+llama.cpp is missing or the user has an NVIDIA GPU that this llama.cpp build cannot use; then
+PyTorch reads the GGUF's weights in memory. A transformers folder runs on PyTorch: the lean
+decoder (bfloat16, static cache, CUDA graph) on an NVIDIA GPU, transformers elsewhere.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from models.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+LORA_ADAPTER_FILE = "adapter.gguf"  # the GGUF LoRA adapter llama.cpp applies at load
+LORA_BASE_FILE = "base-model.json"  # {"base_gguf": path of the base model's GGUF}
+PEFT_FOLDER = "adapter"  # the same adapter in peft's format, for PyTorch
+FULL_MODEL_FILE = "model.gguf"  # a full fine-tune of a GGUF model, written as GGUF again
+
+# general.file_type of a GGUF (llama_ftype) in words
+FILE_TYPES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K",
+              11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M", 16: "Q5_K_S", 17: "Q5_K_M",
+              18: "Q6_K", 19: "IQ2_XXS", 20: "IQ2_XS", 24: "IQ1_S", 25: "IQ4_NL", 26: "IQ3_S", 27: "IQ3_M",
+              28: "IQ2_S", 29: "IQ2_M", 30: "IQ4_XS", 31: "IQ1_M", 32: "BF16", 36: "TQ1_0", 37: "TQ2_0",
+              38: "MXFP4"}
+
+
+def gguf_files(path: Path) -> tuple[Path | None, Path | None]:
+    """(model GGUF, LoRA adapter GGUF or None) for `path`, or (None, None) for a transformers folder."""
+    path = Path(path)
+    if path.is_file():
+        return (path, None) if path.suffix.lower() == ".gguf" else (None, None)
+    adapter = path / LORA_ADAPTER_FILE
+    if adapter.is_file():
+        return lora_base(path), adapter
+    if (path / FULL_MODEL_FILE).is_file():
+        return path / FULL_MODEL_FILE, None
+    return None, None
+
+
+def lora_base(folder: Path) -> Path:
+    """The base GGUF a LoRA fine-tune folder was trained on."""
+    try:
+        base = Path(json.loads((Path(folder) / LORA_BASE_FILE).read_text(encoding="utf-8"))["base_gguf"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"{folder}: this fine-tune does not say which base model it was made for ({exc})") from exc
+    if not base.is_file():
+        raise ModelError(f"the base model of this fine-tune, {base}, is gone: it was moved or deleted")
+    return base
+
+
+def write_lora_base(folder: Path, base_gguf: Path) -> None:
+    (Path(folder) / LORA_BASE_FILE).write_text(json.dumps({"base_gguf": str(Path(base_gguf).resolve())}),
+                                               encoding="utf-8")
+
+
+def file_type_words(metadata: dict) -> str:
+    value = metadata.get("general.file_type")
+    return FILE_TYPES.get(value, f"type {value}") if isinstance(value, int) else "GGUF"
+
+
+def llama_gpu_layers(device: str) -> int | None:
+    """How many layers llama.cpp puts on a GPU (0: none, -1: all), or None when PyTorch must run it."""
+    from models.devices import nvidia_gpu_present
+    from models.generation.llama_engine import available
+
+    if available() is not None:
+        return None
+    import llama_cpp
+
+    offload = bool(llama_cpp.llama_supports_gpu_offload())
+    if device == "cpu":
+        return 0
+    if offload:
+        return -1
+    if device == "auto" and not nvidia_gpu_present():
+        return 0
+    if device == "auto":
+        import torch
+
+        return None if torch.cuda.is_available() else 0
+    return None  # "cuda" or "mps" asked for, and this llama.cpp build has no GPU
+
+
+def load_generator(cls, path: Path, name: str, device: str, speculative: bool):
+    model_file, adapter_file = gguf_files(path)
+    if model_file is not None:
+        if not model_file.is_file():
+            raise ModelError(f"{model_file}: the model file is gone (moved or deleted)")
+        layers = llama_gpu_layers(device)
+        if layers is not None:
+            return _llama(cls, model_file, adapter_file, name, layers, speculative)
+    return _torch(cls, path, model_file, adapter_file, name, device)
+
+
+def _llama(cls, model_file: Path, adapter_file: Path | None, name: str, gpu_layers: int, speculative: bool):
+    from models.generation.llama_engine import LlamaModel, LoadedFiles
+    from models.gguf_check import read_metadata
+
+    model = LlamaModel(LoadedFiles(model_file, adapter_file), gpu_layers=gpu_layers, speculative=speculative)
+    precision = file_type_words(read_metadata(model_file)) + (" + LoRA adapter" if adapter_file else "")
+    return cls(model, model.tokenizer, name=name, device="gpu" if gpu_layers else "cpu",
+               context_length=model.context_length, eos_ids=model.eos_ids, precision=precision,
+               adapter=adapter_file is not None)
+
+
+def _torch(cls, path: Path, model_file: Path | None, adapter_file: Path | None, name: str, device: str):
+    import torch
+
+    from models.devices import pick_device
+    from models.generation.backends import FastRunner, TransformersRunner
+    from models.generation.engine import _eos_ids
+    from models.loading import load_causal_lm, load_tokenizer
+
+    device = pick_device(device)
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    model, tokenizer = load_causal_lm(model_file or path, device=device, dtype=dtype)
+    if adapter_file is not None:
+        model = _merge_peft(model, Path(path) / PEFT_FOLDER)
+        tokenizer = load_tokenizer(path)
+    runner = None
+    if device.startswith("cuda"):
+        from models.generation.fast_decoder import FastDecoder, unsupported_reason
+
+        if unsupported_reason(model.config) is None:
+            decoder = FastDecoder(model, device=device)
+            decoder.capture_graph()
+            model.to("meta")  # the decoder holds its own copy of every weight
+            runner = FastRunner(decoder)
+    if runner is None:
+        runner = TransformersRunner(model, device)
+    precision = "bfloat16" if dtype == torch.bfloat16 else "float32"
+    if model_file is not None:
+        precision += " (from GGUF)"
+    return cls(runner, tokenizer, name=name, device=device,
+               context_length=int(getattr(model.config, "max_position_embeddings", 2048)),
+               eos_ids=_eos_ids(model, tokenizer), precision=precision, adapter=adapter_file is not None)
+
+
+def _merge_peft(model, folder: Path):
+    if not (folder / "adapter_config.json").is_file():
+        raise ModelError(f"{folder}: the fine-tune's adapter is missing")
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
