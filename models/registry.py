@@ -154,7 +154,7 @@ class Registry:
         if files.chat_gguf is not None:
             entries.append(
                 ModelEntry(
-                    name=bundled.CHAT_NAME, kind="chat", architecture="llama",
+                    name=bundled.CHAT_NAME, kind="chat", architecture="LlamaForCausalLM",
                     parameters=134_515_008, size_bytes=files.chat_gguf.stat().st_size, source="bundled",
                     path=str(files.chat_gguf), created="", original_file=str(files.chat_gguf),
                     provenance={"package": bundled.CHAT_PACKAGE, "format": "GGUF Q4_1"},

@@ -23,7 +23,7 @@ from desktop.context import AppContext
 from desktop.store import StoreError
 from desktop.store import conversation_export
 from desktop.store import conversations as store
-from desktop.store.settings import generation_precision, get_setting, set_setting
+from desktop.store.settings import get_setting, prompt_lookup, set_setting
 from models.chat.settings import ChatSettings
 from models.errors import ModelError
 
@@ -235,7 +235,7 @@ class ChatController(QObject):
             self.error.emit(f"Model choice not saved: {exc}")
         if load_now and name != self.loaded_model:
             self._ensure_worker()
-            self.worker.slot.quantization = generation_precision(self.db)
+            self.worker.slot.speculative = prompt_lookup(self.db)
             self.request_load.emit(name)
 
     # -- sending -------------------------------------------------------------------------------
@@ -309,7 +309,7 @@ class ChatController(QObject):
         self.busy_changed.emit(True)
         if self.model_name != self.loaded_model:
             self.model_state.emit("loading", f"Loading {self.model_name}…")
-        self.worker.slot.quantization = generation_precision(self.db)  # a new choice applies from this reply on
+        self.worker.slot.speculative = prompt_lookup(self.db)  # a new choice applies from this reply on
         self.request_generate.emit(self._stream.request_id, self.model_name, messages, self.settings,
                                    self._stream.stop_event)
 

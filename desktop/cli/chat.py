@@ -138,10 +138,11 @@ def ask(db, args, prompt: str) -> int:
 def stream_reply(db, args, registry, model, settings, conversation_id, reply_id, history) -> int:
     from desktop.cli.common import stderr_progress
     from desktop.store import conversations as store
+    from desktop.store.settings import prompt_lookup
     from models.chat import ModelSlot, respond
 
     try:
-        generator = ModelSlot(registry).load(model, progress=stderr_progress)
+        generator = ModelSlot(registry, speculative=prompt_lookup(db)).load(model, progress=stderr_progress)
     except Exception as exc:
         message = f"{model} could not be loaded: {exc}"
         store.add_notice(db, reply_id, message)

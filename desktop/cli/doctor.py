@@ -32,6 +32,8 @@ def check_default_models() -> list[dict]:
             if kind == "chat":
                 generator = Generator.load(path, name=entry.name)
                 result["load_s"] = round(time.perf_counter() - started, 2)
+                result["engine"] = generator.backend
+                result["precision"] = generator.precision
                 ids = generator.chat_prompt_ids([{"role": "user", "content": "Say hello."}])
                 reply = generator.generate(ids, GenerationSettings(temperature=0, max_new_tokens=8))
                 result["sample"] = reply.text
@@ -71,13 +73,19 @@ def doctor(args) -> int:
             print(f"  GPU {gpu['index']}       {gpu['name']}, {gpu['memory_gb']} GB")
         print(f"MPS           {'yes' if report['mps_available'] else 'no'}")
         print(f"CPU threads   {report['cpu_threads']}")
-        print(f"4-bit kernel  {report['int4_kernel']}")
+        llama = report["llama_cpp"]
+        if llama["available"]:
+            print(f"llama.cpp     {llama['version']}, CPU features {' '.join(llama['cpu_features']) or 'baseline'}, "
+                  f"GPU offload {'yes' if llama['gpu_offload'] else 'no'}")
+        else:
+            print(f"llama.cpp     not available: {llama['reason']}. GGUF chat models run through PyTorch (slower)")
         print(f"Data home     {report['data_home']}")
         for m in report["models"]:
             if m["ok"]:
                 detail = f"loaded in {m['load_s']} s"
                 if m["kind"] == "chat":
-                    detail += f", {m['tokens_per_s']} tokens/s, said {m['sample']!r}"
+                    detail += (f" on {m['engine']} ({m['precision']}), {m['tokens_per_s']} tokens/s, "
+                               f"said {m['sample']!r}")
                 else:
                     detail += f", embedding size {m['embedding_dim']}"
                 print(f"{m['kind']:13} {m['name']}: OK, {detail}")

@@ -1,11 +1,11 @@
 """`fireside serve`: the local OpenAI-compatible API in the foreground, until Ctrl+C."""
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 
 from desktop.server.config import DEFAULT_HOST, DEFAULT_MAX_BODY_BYTES, DEFAULT_PORT
-from models.generation.quantize import QUANTIZATIONS
 
 
 def register(subparsers) -> None:
@@ -21,8 +21,9 @@ def register(subparsers) -> None:
                         help="require 'Authorization: Bearer KEY' on every request (default: $FIRESIDE_API_KEY); "
                              "needed for any address other than this computer's own")
     parser.add_argument("--device", default="auto", help="cpu, cuda, mps or auto (default)")
-    parser.add_argument("--quantization", choices=QUANTIZATIONS,
-                        help="how chat models hold their weights (default: the Models page's choice, else auto)")
+    parser.add_argument("--prompt-lookup", action=argparse.BooleanOptionalAction,
+                        help="speculative decoding by prompt lookup for chat models: faster replies that repeat "
+                             "their prompt, the same text (default: the Models page's choice, else off)")
     parser.add_argument("--record", action="store_true", help="keep the conversations in Fireside's history")
     parser.add_argument("--max-body-mb", type=float, default=DEFAULT_MAX_BODY_BYTES / 2**20,
                         help="largest request body accepted, in MB (default %(default)g)")
@@ -33,12 +34,12 @@ def register(subparsers) -> None:
 def serve(args) -> int:
     from desktop.server import ServerConfig, ServerController, ServerError
     from desktop.store import open_database
-    from desktop.store.settings import generation_precision
+    from desktop.store.settings import prompt_lookup
 
     db = open_database()
     config = ServerConfig(host=args.host, port=args.port, api_key=args.api_key, device=args.device,
                           record=args.record, max_body_bytes=int(args.max_body_mb * 2**20),
-                          quantization=args.quantization or generation_precision(db))
+                          speculative=prompt_lookup(db) if args.prompt_lookup is None else args.prompt_lookup)
     try:
         config.check()
     except ServerError as exc:

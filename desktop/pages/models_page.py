@@ -5,26 +5,17 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QInputDialog, QLabel, QMessageBox, QProgressBar,
+    QCheckBox, QFileDialog, QHBoxLayout, QHeaderView, QInputDialog, QLabel, QMessageBox, QProgressBar,
     QPushButton, QTableView, QVBoxLayout, QWidget,
 )
 
 from desktop.background import BackgroundOp
 from desktop.context import AppContext
 from desktop.format import human_count, human_size
-from desktop.store.settings import GENERATION_PRECISION_KEY, generation_precision, set_setting
+from desktop.store.settings import PROMPT_LOOKUP_KEY, prompt_lookup, set_setting
 from desktop.widgets.record_table import RecordTableModel
 from desktop.widgets.server_panel import ServerPanel
 from models.registry import ModelEntry
-
-# How chat models hold their weights when loaded (models.generation.Generator.load(quantization=...)).
-PRECISIONS = (
-    ("Auto", "auto", "On a CPU: 4-bit for models from a 4-bit GGUF (like the bundled one) and for LoRA "
-                     "fine-tunes of them (adapters kept apart), 8-bit for others; full precision on a GPU"),
-    ("Full precision", "none", "Every weight as trained: slowest on a CPU, most memory"),
-    ("int8", "int8", "8-bit weights: close to full precision, about twice as fast on a CPU"),
-    ("int4", "int4", "4-bit weights in groups of 32, like llama.cpp's Q4_1: fastest on a CPU"),
-)
 
 COLUMNS = ("Name", "Kind", "Architecture", "Parameters", "Size", "Source", "Base model", "Created")
 
@@ -76,15 +67,15 @@ class ModelsPage(QWidget):
         for button in (self.import_folder_button, self.import_gguf_button, self.download_button, self.remove_button):
             buttons.addWidget(button)
         buttons.addStretch()
-        self.precision = QComboBox()
-        self.precision.setToolTip("How a chat model holds its weights when it is loaded; applies to the next load.")
-        for label, value, tip in PRECISIONS:
-            self.precision.addItem(label, value)
-            self.precision.setItemData(self.precision.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
-        self.precision.setCurrentIndex(max(0, self.precision.findData(generation_precision(context.db))))
-        self.precision.currentIndexChanged.connect(self.save_precision)
-        buttons.addWidget(QLabel("Generation precision:"))
-        buttons.addWidget(self.precision)
+        self.prompt_lookup = QCheckBox("Speculative decoding (prompt lookup)")
+        self.prompt_lookup.setToolTip(
+            "Speeds up replies that repeat their prompt (rewrites, summaries, code edits): the words that "
+            "followed the same words earlier are checked as a guess, several at once, and kept only where the "
+            "model would have chosen them itself, so the text stays the model's own. Other replies can be "
+            "slower. Applies from the next reply.")
+        self.prompt_lookup.setChecked(prompt_lookup(context.db))
+        self.prompt_lookup.toggled.connect(self.save_prompt_lookup)
+        buttons.addWidget(self.prompt_lookup)
 
         self.progress = QProgressBar()
         self.progress.setRange(0, 100)
@@ -102,9 +93,9 @@ class ModelsPage(QWidget):
         layout.addWidget(self.server_panel)
         self.refresh()
 
-    def save_precision(self) -> None:
-        set_setting(self.context.db, GENERATION_PRECISION_KEY, self.precision.currentData())
-        self.show_message(f"Generation precision: {self.precision.currentText()} (used the next time a chat model loads).")
+    def save_prompt_lookup(self, on: bool) -> None:
+        set_setting(self.context.db, PROMPT_LOOKUP_KEY, on)
+        self.show_message(f"Speculative decoding (prompt lookup) {'on' if on else 'off'}, from the next reply.")
 
     def refresh(self) -> None:
         self.table_model.set_records(self.context.registry.list())

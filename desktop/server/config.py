@@ -31,7 +31,7 @@ class ServerConfig:
     record: bool = False  # keep API conversations in the history
     device: str = "auto"
     max_loaded_models: int = 2
-    quantization: str = "auto"  # how chat models hold their weights (models.generation.Generator.load)
+    speculative: bool = False  # prompt lookup for chat models (models.generation.Generator.load)
 
     def check(self) -> None:
         """Raise ServerError for a configuration that must not run."""

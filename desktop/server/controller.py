@@ -65,7 +65,7 @@ class ServerController:
         self.port = sock.getsockname()[1]
         self.config = config
         pool = ModelPool(self.registry, device=config.device, max_loaded=config.max_loaded_models,
-                         quantization=config.quantization)
+                         speculative=config.speculative)
         self.state = ServerState(config=config, registry=self.registry, pool=pool, log=self.log, db=self.db)
         uv_config = uvicorn.Config(
             create_app(self.state), log_config=None, access_log=False, lifespan="off", ws="none",

@@ -36,10 +36,10 @@ class JobRecord:
 
 
 class ModelPool:
-    def __init__(self, registry: Registry, device: str = "auto", max_loaded: int = 2, quantization: str = "auto"):
+    def __init__(self, registry: Registry, device: str = "auto", max_loaded: int = 2, speculative: bool = False):
         self.registry = registry
         self.device_preference = device
-        self.quantization = quantization
+        self.speculative = speculative
         self.max_loaded = max(1, max_loaded)
         self._lock = threading.Lock()
         self._queues: dict[str, ThreadPoolExecutor] = {}
@@ -129,7 +129,7 @@ class ModelPool:
 
         def load():
             path = self.registry.local_path(entry)
-            return Generator.load(path, name=entry.name, device=self.device(), quantization=self.quantization)
+            return Generator.load(path, name=entry.name, device=self.device(), speculative=self.speculative)
 
         return self.loaded(f"chat:{entry.name}", load)
 

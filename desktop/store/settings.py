@@ -12,16 +12,13 @@ def get_setting(db: Database, key: str, default: Any = None) -> Any:
     return json.loads(row["value"]) if row else default
 
 
-# How chat models hold their weights when they load: one of models.generation.quantize.QUANTIZATIONS.
-GENERATION_PRECISION_KEY = "generation.quantization"
+# Whether chat models decode with prompt lookup (speculative decoding; Generator.load(speculative=...)).
+PROMPT_LOOKUP_KEY = "generation.prompt_lookup"
 
 
-def generation_precision(db: Database | None) -> str:
-    """The precision chosen on the Models page ("auto" when none was, or no database is open)."""
-    from models.generation.quantize import QUANTIZATIONS
-
-    value = get_setting(db, GENERATION_PRECISION_KEY, "auto") if db is not None else "auto"
-    return value if value in QUANTIZATIONS else "auto"
+def prompt_lookup(db: Database | None) -> bool:
+    """The Models page's prompt-lookup choice (off when none was made, or no database is open)."""
+    return db is not None and get_setting(db, PROMPT_LOOKUP_KEY, False) is True
 
 
 def set_setting(db: Database, key: str, value: Any) -> None:

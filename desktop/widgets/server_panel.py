@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 
 from desktop.background import BackgroundOp
 from desktop.context import AppContext
-from desktop.store.settings import generation_precision, get_setting, set_setting
+from desktop.store.settings import get_setting, prompt_lookup, set_setting
 from desktop.widgets.record_table import RecordTableModel
 
 SERVICE = "api_server"
@@ -169,7 +169,7 @@ class ServerPanel(QGroupBox):
             key = secrets.token_urlsafe(24)
             self.key.setText(key)
         return ServerConfig(host=host, port=self.port.value(), api_key=key, record=self.record.isChecked(),
-                            quantization=generation_precision(self.context.db))
+                            speculative=prompt_lookup(self.context.db))
 
     def start(self) -> BackgroundOp:
         config = self.config()

@@ -273,14 +273,14 @@ def test_window_stays_responsive_while_generating(page, qtbot):
     print(f"\nGUI timer during generation: {len(ticks)} ticks, longest gap {max(gaps) * 1000:.0f} ms")
 
 
-def test_the_precision_chosen_on_the_models_page_is_how_the_next_reply_loads(page, qtbot, main_window):
+def test_prompt_lookup_chosen_on_the_models_page_applies_from_the_next_reply(page, qtbot, main_window):
     send_and_wait(qtbot, page, "Hello")
-    assert page.controller.worker.slot.generator.quantization == "int8"  # auto, on a CPU, for this model
-    assert page.status_label.text() == "tiny-chat is loaded (8-bit)"
+    slot = page.controller.worker.slot
+    first = slot.generator
+    assert not slot.speculative and slot.holds("tiny-chat")
+    assert page.status_label.text() == "tiny-chat is loaded (float32)"
     models_page = main_window.show_page("Models")
-    models_page.precision.setCurrentIndex(models_page.precision.findData("none"))
+    models_page.prompt_lookup.setChecked(True)
     main_window.show_page("Chat")
     send_and_wait(qtbot, page, "Hello again")
-    generator = page.controller.worker.slot.generator
-    assert generator.quantization == "none" and generator.decoder.scheme == "none"
-    assert page.status_label.text() == "tiny-chat is loaded (full precision)"
+    assert slot.speculative and slot.holds("tiny-chat") and slot.generator is not first

@@ -54,12 +54,7 @@ def test_lora_chat_job_loss_falls_and_the_merged_model_chats(cli, tmp_path, defa
 
     entry = Registry().get("colours")
     assert entry.kind == "chat" and entry.provenance["lora"] is True
-    # A few LoRA steps move the weights by less than a 4-bit step: as the chat loads it by default,
-    # the 4-bit base runs with the adapters apart, and the fine-tune answers as it was taught.
-    for quantization in ("auto", "none"):
-        generator = Generator.load(entry.path, name="colours", quantization=quantization)
-        assert generator.adapter == (quantization == "auto")
-        assert generator.quantization == ("int4" if quantization == "auto" else "none")
-        ids = generator.chat_prompt_ids([{"role": "user", "content": "Which colour is number 7?"}])
-        reply = generator.generate(ids, GenerationSettings(temperature=0, max_new_tokens=12)).text
-        assert "Number 7 is" in reply, (quantization, reply)
+    generator = Generator.load(entry.path, name="colours")
+    ids = generator.chat_prompt_ids([{"role": "user", "content": "Which colour is number 7?"}])
+    reply = generator.generate(ids, GenerationSettings(temperature=0, max_new_tokens=12)).text
+    assert "Number 7 is" in reply, reply

@@ -26,11 +26,6 @@ def run_in_thread(generator, ids, settings, stop, on_text=None):
     return thread, box
 
 
-def test_default_model_runs_on_the_fast_decoder_with_4bit_weights(chat_generator):
-    assert chat_generator.backend == "fast"
-    assert chat_generator.quantization == "int4"
-
-
 def test_stop_during_a_long_prompt_returns_within_100_ms(chat_generator):
     ids = ask(chat_generator, "Summarise this log. " + LONG_TEXT * 60)
     assert len(ids) > 2000
