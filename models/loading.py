@@ -40,6 +40,19 @@ def pretrained_source(path: Path) -> tuple[str, dict]:
     return str(path), {"use_safetensors": _has_safetensors(path)}
 
 
+def plain_model(model, dtype=None):
+    """A model transformers read from a GGUF is flagged as GGUF-quantized, which the Trainer and
+    save_pretrained refuse, though its weights are plain floats by then: the flag is taken off."""
+    if getattr(model, "hf_quantizer", None) is None and not getattr(model, "is_quantized", False):
+        return model
+    model.hf_quantizer = None
+    model.is_quantized = False
+    model.quantization_method = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    return model
+
+
 @collector_paused()
 def load_tokenizer(path: Path):
     force_offline()
@@ -58,9 +71,9 @@ def load_causal_lm(path: Path, device: str = "cpu", dtype=None):
     tokenizer = load_tokenizer(path)
     try:
         source, extra = pretrained_source(path)
-        model = transformers_class("AutoModelForCausalLM").from_pretrained(
+        model = plain_model(transformers_class("AutoModelForCausalLM").from_pretrained(
             source, local_files_only=True, dtype=dtype or "auto", **extra
-        )
+        ), dtype)
     except Exception as exc:
         raise ModelError(f"{path}: model could not be loaded ({exc})") from exc
     return model.to(device).eval(), tokenizer

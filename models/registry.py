@@ -236,11 +236,18 @@ class Registry:
         os.replace(tmp, folder / METADATA_FILE)
         return entry
 
-    def import_folder(self, path: Path, name: str | None = None, allow_pickle: bool = False) -> ModelEntry:
+    def import_folder(self, path: Path, name: str | None = None, allow_pickle: bool = False,
+                      progress: bundled.ProgressCallback | None = None, quant: str = "Q8_0") -> ModelEntry:
+        """Register a transformers model folder where it is. A chat model that llama.cpp can run is
+        also written once as GGUF (`quant`: Q8_0 by default, Q4_K_M on request) and chats from it."""
         path = Path(path).expanduser().resolve()
-        config = check_model_folder(path, allow_pickle=allow_pickle)
         name = name or path.name
         self._check_new_name(name)
+        return self._import_folder_into(path, name, self.root / _slug(name), allow_pickle, progress, quant)
+
+    def _import_folder_into(self, path: Path, name: str, folder: Path, allow_pickle: bool,
+                            progress: bundled.ProgressCallback | None, quant: str | None) -> ModelEntry:
+        config = check_model_folder(path, allow_pickle=allow_pickle)
         kind = kind_from_config(config)
         labels = []
         if kind == "classifier" and isinstance(config.get("id2label"), dict):
@@ -250,7 +257,39 @@ class Registry:
             parameters=safetensors_parameters(path), size_bytes=folder_size(path), source="folder",
             path=str(path), created=_now(), labels=labels,
         )
-        return self._write_entry(entry, self.root / _slug(name))
+        if kind == "chat" and quant:
+            gguf_file, note = self._as_gguf(path, folder, quant, progress)
+            if gguf_file is not None:
+                entry.path, entry.original_file = str(gguf_file), str(path)
+                entry.size_bytes = gguf_file.stat().st_size
+            entry.provenance = {**entry.provenance, "engine": note}
+        return self._write_entry(entry, folder)
+
+    @staticmethod
+    def _as_gguf(path: Path, folder: Path, quant: str, progress) -> tuple[Path | None, str]:
+        """Write a chat model folder as a quantized GGUF in `folder`: (file, note), or (None, why not)."""
+        from models.convert.model_gguf import read_config, supported_architecture
+        from models.generation.llama_engine import available
+
+        reason = available() or supported_architecture(read_config(path))
+        if reason:
+            return None, f"runs through transformers ({reason})"
+        from models.convert.quantize import quantize_gguf
+        from models.convert.model_gguf import write_model_gguf
+
+        report = progress or (lambda fraction, message: None)
+        folder.mkdir(parents=True, exist_ok=True)
+        wide, target = folder / ".model.f16.gguf", folder / f"model.{quant}.gguf"
+        try:
+            write_model_gguf(path, wide, progress=lambda f, m: report(0.6 * f, m))
+            quantize_gguf(wide, target, quant, progress=lambda f, m: report(0.6 + 0.4 * f, m))
+        except ModelError as exc:
+            if "disk is full" in str(exc):
+                raise
+            return None, f"runs through transformers ({exc})"
+        finally:
+            wide.unlink(missing_ok=True)
+        return target, f"written as GGUF {quant} for llama.cpp"
 
     def import_gguf(self, path: Path, name: str | None = None,
                     progress: bundled.ProgressCallback | None = None) -> ModelEntry:
@@ -289,12 +328,11 @@ class Registry:
         finally:
             constants.HF_HUB_OFFLINE = offline
         try:
-            entry = self.import_folder(folder / "weights", name=name + " (checking)", allow_pickle=allow_pickle)
+            entry = self._import_folder_into(folder / "weights", name, folder, allow_pickle, None, "Q8_0")
         except ModelError:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        shutil.rmtree(self.root / _slug(entry.name), ignore_errors=True)
-        entry.name, entry.source, entry.provenance = name, "hub", {"hub_id": hub_id}
+        entry.source, entry.provenance = "hub", {**entry.provenance, "hub_id": hub_id}
         return self._write_entry(entry, folder)
 
     def register(self, weights: Path, name: str, kind: str, source: str = "fine-tuned",

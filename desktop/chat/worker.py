@@ -43,7 +43,7 @@ class GenerationWorker(QObject):
             return self.slot.generator
         self.loading.emit(name)
         generator = self.slot.load(name, progress=lambda f, text: self.load_progress.emit(float(f), text))
-        self.loaded.emit(name, generator.precision)
+        self.loaded.emit(name, f"{generator.precision}, {generator.engine}")
         return generator
 
     @Slot(str)

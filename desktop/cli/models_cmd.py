@@ -7,6 +7,8 @@ from pathlib import Path
 from desktop.cli.common import stderr_progress
 from desktop.format import human_count, human_size
 
+EXPORT_QUANTS = ("Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0", "F16")
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("models", help="list, import, download or remove models")
@@ -28,13 +30,20 @@ def register(subparsers) -> None:
     download.add_argument("--name")
     download.set_defaults(func=download_model)
 
-    prepare = actions.add_parser("prepare", help="convert the bundled chat model and compile the 4-bit kernel, once "
-                                 "(done by the set-up)")
+    prepare = actions.add_parser("prepare", help="check the bundled chat model and llama.cpp (done by the set-up)")
     prepare.set_defaults(func=prepare_models)
 
     remove = actions.add_parser("remove", help="remove a model from Fireside (bundled models stay)")
     remove.add_argument("name")
     remove.set_defaults(func=remove_model)
+
+    export = actions.add_parser("export", help="write a chat model as one GGUF file (with an Ollama Modelfile) "
+                                "for LM Studio, Ollama or llama.cpp")
+    export.add_argument("name", help="the model's name, as `fireside models list` shows it")
+    export.add_argument("--quant", default="Q4_K_M", choices=EXPORT_QUANTS,
+                        help="quantization of the file (default: Q4_K_M)")
+    export.add_argument("-o", "--output", type=Path, required=True, help="the .gguf file to write")
+    export.set_defaults(func=export_model)
 
 
 def list_models(args) -> int:
@@ -81,15 +90,61 @@ def remove_model(args) -> int:
 
 def prepare_models(args) -> int:
     from models import bundled
-    from models.generation import native_kernels
+    from models.generation.llama_engine import available, describe
 
-    if native_kernels.needs_build():
-        print(native_kernels.BUILDING, flush=True)
-        problem = native_kernels.build()
-        print(problem or "4-bit kernel ready")
-    if bundled.chat_cache_ready():
-        print(f"{bundled.CHAT_NAME} is ready")
-        return 0
-    path = bundled.ensure_chat_model(stderr_progress)
-    print(f"{bundled.CHAT_NAME} converted into {path}")
+    freed = bundled.remove_legacy_cache()
+    if freed:
+        print(f"removed the float32 copy of {bundled.CHAT_NAME} made by an earlier version ({freed / 2**20:,.0f} MB)")
+    path = bundled.chat_model_file()
+    print(f"{bundled.CHAT_NAME} is ready ({path.name}, loaded in place)")
+    problem = available()
+    if problem:
+        print(f"llama.cpp: not available ({problem}); chat runs through PyTorch")
+    else:
+        info = describe()
+        print(f"llama.cpp {info['version']} ready (CPU: {' '.join(info['cpu_features']) or 'baseline'}"
+              f"{'; GPU offload' if info['gpu_offload'] else ''})")
     return 0
+
+
+def export_model(args) -> int:
+    import sys
+
+    from models.convert.export import export_chat_model, peft_folder
+    from models.errors import ModelError
+    from models.registry import Registry
+
+    registry = Registry()
+    entry = registry.get(args.name)
+    if entry.kind != "chat":
+        raise ModelError(f"{args.name!r} is not a chat model ({entry.kind}); only chat models export to GGUF")
+    base_file = entry.provenance.get("base_file")
+    source = registry.local_path(entry)
+    original = Path(entry.original_file) if entry.original_file else None
+    if source.is_dir() and peft_folder(source) is None and not base_file \
+            and original is not None and original.suffix.lower() == ".gguf" and original.is_file():
+        source = original  # a GGUF model kept as a transformers folder: export the GGUF itself
+    if peft_folder(source) is not None and not base_file:
+        raise ModelError(f"{args.name!r} is a LoRA fine-tune whose base GGUF file is not recorded; it cannot be merged")
+    last_step = None
+
+    def one_line_per_step(fraction: float, message: str) -> None:
+        nonlocal last_step
+        if message and message != last_step:
+            last_step = message
+            print(f"[{int(fraction * 100):3d}%] {message}", file=sys.stderr, flush=True)
+
+    result = export_chat_model(source, args.output, args.quant, base_gguf=Path(base_file) if base_file else None,
+                               settings=_default_chat_settings(), progress=one_line_per_step)
+    print(f"exported {args.name} as {result.gguf_file} ({result.quant}, {human_size(result.size_bytes)})")
+    print(f"Ollama: ollama create NAME -f {result.modelfile}")
+    for note in result.notes:
+        print(f"note: {note}")
+    return 0
+
+
+def _default_chat_settings() -> dict:
+    """Fireside's default sampling settings, which the Modelfile carries over to Ollama."""
+    from models.chat.settings import ChatSettings
+
+    return ChatSettings().to_dict()

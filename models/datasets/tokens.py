@@ -24,7 +24,23 @@ def context_length_from_config(config: dict) -> int | None:
 
 
 def model_context_length(model_folder: Path) -> int | None:
-    """The longest input the model takes, from its config.json (None when it does not say)."""
+    """The longest input the model takes, from its config.json or its GGUF header (None when it
+    does not say)."""
+    from models.errors import ModelError
+    from models.generation.loaders import gguf_files
+    from models.gguf_check import read_metadata
+
+    try:
+        gguf_file = gguf_files(Path(model_folder))[0]
+    except ModelError:
+        gguf_file = None
+    if gguf_file is not None:
+        try:
+            metadata = read_metadata(gguf_file)
+        except ModelError:
+            return None
+        value = metadata.get(f"{metadata.get('general.architecture')}.context_length")
+        return int(value) if isinstance(value, int) else None
     try:
         config = json.loads((Path(model_folder) / "config.json").read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):

@@ -164,7 +164,8 @@ def gguf_config(path: Path) -> dict:
     except Exception as exc:  # transformers raises many kinds for an architecture it cannot read
         raise ModelError(f"PyTorch cannot read this GGUF for training ({exc})") from exc
     data = config.to_dict()
-    data.setdefault("architectures", [f"{type(config).__name__.removesuffix('Config')}ForCausalLM"])
+    if not data.get("architectures"):
+        data["architectures"] = [f"{type(config).__name__.removesuffix('Config')}ForCausalLM"]
     return data
 
 

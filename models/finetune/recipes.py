@@ -120,10 +120,11 @@ def _load_causal(base_path: Path, dtype):
     """The base's weights in PyTorch; a GGUF base is de-quantized into memory, never onto disk."""
     from transformers import AutoModelForCausalLM
 
-    from models.loading import pretrained_source
+    from models.loading import plain_model, pretrained_source
 
     source, extra = pretrained_source(base_path)
-    return AutoModelForCausalLM.from_pretrained(source, local_files_only=True, dtype=dtype, **extra)
+    return plain_model(AutoModelForCausalLM.from_pretrained(source, local_files_only=True, dtype=dtype, **extra),
+                       dtype)
 
 
 def _with_lora(model, hp):

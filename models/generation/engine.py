@@ -62,7 +62,7 @@ class Generator:
     """
 
     def __init__(self, runner, tokenizer, name: str = "", device: str = "cpu", context_length: int = 2048,
-                 eos_ids: set[int] | None = None, precision: str = "", adapter: bool = False):
+                 eos_ids: set[int] | None = None, precision: str = "", adapter: bool = False, engine: str = ""):
         self.runner = runner
         self.tokenizer = tokenizer
         self.name = name
@@ -71,6 +71,7 @@ class Generator:
         self.eos_ids = set(eos_ids or ())
         self.adapter = adapter
         self._precision = precision
+        self.engine = engine or runner.name  # in words, for the status line: "llama.cpp", "PyTorch (...)"
         self._lock = threading.Lock()
 
     @classmethod

@@ -13,7 +13,8 @@ between tokens.
 
 Prompt lookup (speculative decoding by n-grams): the tokens that followed the latest n-gram the
 last time it appeared in the prompt or the reply are proposed as a draft, checked in one batch,
-and kept as far as they agree with what the sampler chooses at each position.
+and kept as far as they agree with what the sampler chooses at each position. Every kept token
+is the one the sampler chose given the tokens before it.
 """
 from __future__ import annotations
 
@@ -31,8 +32,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CONTEXT = 4096  # tokens of context a model gets unless it was trained for fewer
 BATCH = 512
-DRAFT_NGRAM = 3  # longest n-gram searched for a draft
-DRAFT_TOKENS = 8  # at most this many drafted tokens checked at once
+DRAFT_TOKENS = 8  # drafted tokens checked at once at first (prompt lookup)
+MAX_DRAFT_TOKENS = 16
 
 
 def _build_record() -> Path:
@@ -351,14 +352,15 @@ class LlamaModel:
             for token in prompt_ids:  # the repetition penalty counts the prompt, as transformers does
                 chain.accept(token)
             token = chain.sample(self.llm._ctx, -1)
-            history = list(prompt_ids)
+            lookup = PromptLookup(prompt_ids) if self.speculative else None
             while True:
                 yield token
-                history.append(token)
                 if should_stop():
                     return
-                draft = _lookup_draft(history) if self.speculative else []
-                draft = draft[: max(0, self.n_ctx - len(self.cached) - 1)]
+                draft = []
+                if lookup is not None:
+                    lookup.add(token)
+                    draft = lookup.draft()[: max(0, self.n_ctx - len(self.cached) - 1)]
                 before = len(self.cached)
                 code = self._decode([token] + draft, all_logits=bool(draft))
                 if code != 0:
@@ -372,9 +374,10 @@ class LlamaModel:
                     break
                 if draft:
                     self._truncate(before + 1 + len(accepted))
+                    lookup.checked(len(draft), len(accepted))
                 for kept in accepted:
                     yield kept
-                    history.append(kept)
+                    lookup.add(kept)
                     if should_stop():
                         return
                 token = chosen
@@ -391,18 +394,41 @@ def _decode_error(code: int, position: int, n_ctx: int) -> str:
     return f"llama.cpp could not compute the next token (error {code})"
 
 
-def _lookup_draft(history: list[int]) -> list[int]:
-    """The tokens that followed the latest earlier occurrence of the history's last n-gram."""
-    length = len(history)
-    for size in range(min(DRAFT_NGRAM, length - 1), 0, -1):
-        tail = history[-size:]
-        first = tail[0]
-        for start in range(length - size - 1, -1, -1):
-            if history[start] == first and history[start:start + size] == tail:
-                follow = history[start + size:start + size + DRAFT_TOKENS]
-                if follow:
-                    return follow
-    return []
+class PromptLookup:
+    """Drafts for speculative decoding: what followed the latest earlier occurrence of the last
+    n tokens (3, else 2) in the prompt and the reply so far. The draft grows while drafts are
+    taken whole and shrinks while they are refused, so replies that do not repeat their prompt
+    pay little for it."""
+
+    SIZES = (3, 2)
+
+    def __init__(self, history: list[int]):
+        self.history: list[int] = []
+        self.seen: dict[tuple[int, ...], int] = {}  # n-gram -> the position after its latest occurrence
+        self.length = DRAFT_TOKENS
+        for token in history:
+            self.add(token)
+
+    def add(self, token: int) -> None:
+        end = len(self.history)  # n-grams ending before the new token become findable now
+        for size in self.SIZES:
+            if end >= size:
+                self.seen[tuple(self.history[end - size:end])] = end
+        self.history.append(token)
+
+    def draft(self) -> list[int]:
+        for size in self.SIZES:
+            if len(self.history) > size:
+                found = self.seen.get(tuple(self.history[-size:]))
+                if found is not None:
+                    return self.history[found:found + self.length]
+        return []
+
+    def checked(self, drafted: int, accepted: int) -> None:
+        if drafted and accepted == drafted:
+            self.length = min(self.length * 2, MAX_DRAFT_TOKENS)
+        elif accepted == 0:
+            self.length = max(self.length // 2, 1)
 
 
 def _trained_context(path: Path) -> int | None:

@@ -105,7 +105,7 @@ def _llama(cls, model_file: Path, adapter_file: Path | None, name: str, gpu_laye
     precision = file_type_words(read_metadata(model_file)) + (" + LoRA adapter" if adapter_file else "")
     return cls(model, model.tokenizer, name=name, device="gpu" if gpu_layers else "cpu",
                context_length=model.context_length, eos_ids=model.eos_ids, precision=precision,
-               adapter=adapter_file is not None)
+               adapter=adapter_file is not None, engine="llama.cpp" + (" on the GPU" if gpu_layers else ""))
 
 
 def _torch(cls, path: Path, model_file: Path | None, adapter_file: Path | None, name: str, device: str):
@@ -133,12 +133,16 @@ def _torch(cls, path: Path, model_file: Path | None, adapter_file: Path | None, 
             runner = FastRunner(decoder)
     if runner is None:
         runner = TransformersRunner(model, device)
+    from models.generation.llama_engine import available
+
     precision = "bfloat16" if dtype == torch.bfloat16 else "float32"
-    if model_file is not None:
-        precision += " (from GGUF)"
+    engine = "PyTorch" + (" on the GPU" if device != "cpu" else "")
+    if model_file is not None and available():
+        engine += " — llama.cpp is not available here, see fireside doctor"
     return cls(runner, tokenizer, name=name, device=device,
                context_length=int(getattr(model.config, "max_position_embeddings", 2048)),
-               eos_ids=_eos_ids(model, tokenizer), precision=precision, adapter=adapter_file is not None)
+               eos_ids=_eos_ids(model, tokenizer), precision=precision, adapter=adapter_file is not None,
+               engine=engine)
 
 
 def _merge_peft(model, folder: Path):

@@ -278,7 +278,7 @@ def test_prompt_lookup_chosen_on_the_models_page_applies_from_the_next_reply(pag
     slot = page.controller.worker.slot
     first = slot.generator
     assert not slot.speculative and slot.holds("tiny-chat")
-    assert page.status_label.text() == "tiny-chat is loaded (float32)"
+    assert page.status_label.text() == "tiny-chat is loaded (float32, PyTorch)"
     models_page = main_window.show_page("Models")
     models_page.prompt_lookup.setChecked(True)
     main_window.show_page("Chat")

@@ -13,7 +13,7 @@ from tests.conftest import ROOT
 
 
 def test_chat_answers_paris_then_continues_as_json(cli, default_chat_path):
-    first = cli("chat", "--temperature", "0", "What is the capital of France?")
+    first = cli("chat", "--temperature", "0", "Name the capital of France.")
     assert first.returncode == 0, first.stderr
     assert "Paris" in first.stdout
     assert "conversation 1" in first.stderr  # the stats line goes to stderr, the answer alone to stdout
@@ -28,7 +28,7 @@ def test_chat_answers_paris_then_continues_as_json(cli, default_chat_path):
     assert 0 < answer["new_tokens"] <= 24 and answer["prompt_tokens"] > 30  # the first turn is in the prompt
 
     listing = cli("chat", "--list")
-    assert "What is the capital of France?" in listing.stdout
+    assert "Name the capital of France." in listing.stdout
     exported = cli("export", "1", "--format", "md")
     assert exported.returncode == 0 and exported.stdout.count("## You") == 2 and "Paris" in exported.stdout
 

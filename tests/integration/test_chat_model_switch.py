@@ -44,5 +44,6 @@ def test_five_switches_return_memory_within_ten_percent(qtbot, tmp_path, default
     print(f"\nRSS with the default model: {baseline:.0f} MB; after each switch (tiny, default): "
           + ", ".join(f"({s:.0f}, {d:.0f})" for s, d in readings))
     assert readings[-1][1] <= baseline * 1.10
-    # With only a tiny model loaded, the default model's weights (about 540 MB) are gone.
-    assert all(small < baseline - 300 for small, _ in readings)
+    # With only a tiny model loaded, the default model is gone: its mapped file (90 MB) and its
+    # keys and values for a 4,096-token context (94 MB).
+    assert all(small < baseline - 120 for small, _ in readings)

@@ -41,7 +41,7 @@ def test_chat_streams_stops_regenerates_and_survives_a_restart(qtbot, default_ch
     lengths = []
     page.controller.transcript.dataChanged.connect(
         lambda top, bottom, roles=(): lengths.append(len(rows(page)[top.row()]["content"])))
-    qtbot.keyClicks(page.prompt, "What is the capital of France?")
+    qtbot.keyClicks(page.prompt, "Name the capital of France.")
     with qtbot.waitSignal(page.controller.reply_finished, timeout=FINISH_MS) as finished:
         qtbot.keyClick(page.prompt, Qt.Key.Key_Return)
         assert page.prompt.toPlainText() == ""
@@ -81,14 +81,14 @@ def test_chat_streams_stops_regenerates_and_survives_a_restart(qtbot, default_ch
     again = open_window(qtbot)
     page = again.show_page("Chat")
     listed = page.controller.conversations
-    assert listed.index(0, 0).data() == "What is the capital of France?"
+    assert listed.index(0, 0).data() == "Name the capital of France."
     page.conversation_list.clicked.emit(listed.index(0, 0))
     assert page.controller.conversation_id == conversation_id
     assert [(m["role"], m["content"]) for m in rows(page)] == shown
     page.controller.show_alternative(regenerated, -1)
     assert rows(page)[-1]["id"] == stopped_reply and rows(page)[-1]["status"] == "stopped"
     page.search_box.setText("pari")
-    assert [listed.index(r, 0).data() for r in range(listed.rowCount())] == ["What is the capital of France?"]
+    assert [listed.index(r, 0).data() for r in range(listed.rowCount())] == ["Name the capital of France."]
     page.search_box.setText("dragon cook")
     assert listed.rowCount() == 1
     page.search_box.setText("submarine")

@@ -34,7 +34,7 @@ def test_classifier_from_files_learns_a_separable_task(cli, tmp_path, encoder_pa
     assert [model.config.id2label[i] for i in logits.argmax(-1).tolist()] == ["positive", "negative"]
 
 
-def test_lora_chat_job_loss_falls_and_the_merged_model_chats(cli, tmp_path, default_chat_path):
+def test_lora_chat_job_loss_falls_and_the_adapter_chats_on_llama_cpp(cli, tmp_path, default_chat_path):
     train = write_jsonl(tmp_path / "train.jsonl", chat_rows(16))
     held = write_jsonl(tmp_path / "eval.jsonl", chat_rows(19)[16:])
     result = cli("finetune", "chat", "--train", str(train), "--eval", str(held), "--lora", "--epochs", "3",
@@ -50,11 +50,36 @@ def test_lora_chat_job_loss_falls_and_the_merged_model_chats(cli, tmp_path, defa
     assert len(generations) == 3 and all(g["before"] and g["after"] for g in generations)
 
     from models.generation import GenerationSettings, Generator
+    from models.generation.loaders import LORA_ADAPTER_FILE
     from models.registry import Registry
 
     entry = Registry().get("colours")
     assert entry.kind == "chat" and entry.provenance["lora"] is True
-    generator = Generator.load(entry.path, name="colours")
+    folder = Registry().local_path(entry)
+    # Saved as a GGUF LoRA adapter over the unchanged base file: no merged copy of the weights.
+    assert (folder / LORA_ADAPTER_FILE).is_file() and not list(folder.glob("*.safetensors"))
+    generator = Generator.load(folder, name="colours")
+    assert generator.backend == "llama.cpp" and generator.adapter and generator.precision == "Q4_1 + LoRA adapter"
+    ids = generator.chat_prompt_ids([{"role": "user", "content": "Which colour is number 7?"}])
+    reply = generator.generate(ids, GenerationSettings(temperature=0, max_new_tokens=12)).text
+    assert "Number 7 is" in reply, reply
+    generator.close()
+
+
+def test_lora_fine_tune_answers_as_taught_on_pytorch_too(cli, tmp_path, monkeypatch):
+    """Where llama.cpp is missing, the base GGUF is read into PyTorch and the peft adapter merged in memory."""
+    train = write_jsonl(tmp_path / "train.jsonl", chat_rows(16))
+    result = cli("finetune", "chat", "--train", str(train), "--lora", "--epochs", "3", "--lr", "1e-3",
+                 "--output", "colours-pt")
+    assert result.returncode == 0, result.stderr[-3000:]
+    from models.generation import GenerationSettings, Generator, llama_engine
+    from models.registry import Registry
+
+    monkeypatch.setenv("FIRESIDE_CHAT_ENGINE", "pytorch")
+    monkeypatch.setattr(llama_engine, "_problem", False)  # checked again with the variable set
+    folder = Registry().local_path(Registry().get("colours-pt"))
+    generator = Generator.load(folder, name="colours-pt")
+    assert generator.backend == "transformers" and generator.adapter
     ids = generator.chat_prompt_ids([{"role": "user", "content": "Which colour is number 7?"}])
     reply = generator.generate(ids, GenerationSettings(temperature=0, max_new_tokens=12)).text
     assert "Number 7 is" in reply, reply

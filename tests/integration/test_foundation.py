@@ -44,7 +44,7 @@ def test_window_start_up_prepares_default_models(main_window, qtbot, default_cha
 def test_generator_answers(chat_generator):
     from models.generation import GenerationSettings
 
-    ids = chat_generator.chat_prompt_ids([{"role": "user", "content": "What is the capital of France?"}])
+    ids = chat_generator.chat_prompt_ids([{"role": "user", "content": "Name the capital of France."}])
     result = chat_generator.generate(ids, GenerationSettings(temperature=0, max_new_tokens=16))
     assert "Paris" in result.text
     assert result.stats.new_tokens > 0 and result.stats.prompt_tokens == len(ids)

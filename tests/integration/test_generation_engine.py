@@ -68,7 +68,7 @@ def test_stop_while_streaming_returns_within_100_ms_and_keeps_the_text(chat_gene
 
 
 def test_greedy_answer_and_its_stats(chat_generator):
-    ids = ask(chat_generator, "What is the capital of France?")
+    ids = ask(chat_generator, "Name the capital of France.")
     pieces: list[str] = []
     started = time.perf_counter()
     result = chat_generator.generate(ids, GenerationSettings(temperature=0, max_new_tokens=40), on_text=pieces.append)
@@ -92,7 +92,7 @@ def test_length_limit(chat_generator):
 
 
 def test_stop_string_ends_the_reply_before_it(chat_generator):
-    ids = ask(chat_generator, "What is the capital of France?")
+    ids = ask(chat_generator, "Name the capital of France.")
     full = chat_generator.generate(ids, GenerationSettings(temperature=0, max_new_tokens=40))
     assert "Paris" in full.text
     cut = chat_generator.generate(ids, GenerationSettings(temperature=0, max_new_tokens=40, stop=["Paris"]))

@@ -39,7 +39,7 @@ def test_lists_the_default_models(client):
 
 def test_streamed_chat_from_the_default_model(client):
     stream = client.chat.completions.create(
-        model=CHAT, messages=[{"role": "user", "content": "What is the capital of France?"}],
+        model=CHAT, messages=[{"role": "user", "content": "Name the capital of France."}],
         max_tokens=12, temperature=0, stream=True, stream_options={"include_usage": True},
     )
     chunks = list(stream)

@@ -72,8 +72,14 @@ def test_an_adapter_is_not_a_model_and_must_fit_its_base(tmp_path):
 
 
 def test_prompt_lookup_proposes_what_followed_the_last_ngram():
-    from models.generation.llama_engine import _lookup_draft
+    from models.generation.llama_engine import PromptLookup
 
-    history = [5, 6, 7, 8, 9, 1, 2, 5, 6, 7]
-    assert _lookup_draft(history) == [8, 9, 1, 2, 5, 6, 7][:8]
-    assert _lookup_draft([1, 2, 3]) == []
+    lookup = PromptLookup([5, 6, 7, 8, 9, 1, 2, 5, 6])
+    assert lookup.draft() == [7, 8, 9, 1, 2, 5, 6]  # after the earlier (5, 6)
+    lookup.add(7)
+    assert lookup.draft() == [8, 9, 1, 2, 5, 6, 7]  # after the earlier (5, 6, 7)
+    assert PromptLookup([1, 2, 3]).draft() == []
+    lookup.checked(drafted=7, accepted=0)
+    assert len(lookup.draft()) == 4  # refused drafts get shorter
+    lookup.checked(drafted=4, accepted=4)
+    assert len(lookup.draft()) == 7
