@@ -110,22 +110,9 @@ def prepare_models(args) -> int:
 def export_model(args) -> int:
     import sys
 
-    from models.convert.export import export_chat_model, peft_folder
-    from models.errors import ModelError
+    from models.convert.export import export_registered
     from models.registry import Registry
 
-    registry = Registry()
-    entry = registry.get(args.name)
-    if entry.kind != "chat":
-        raise ModelError(f"{args.name!r} is not a chat model ({entry.kind}); only chat models export to GGUF")
-    base_file = entry.provenance.get("base_file")
-    source = registry.local_path(entry)
-    original = Path(entry.original_file) if entry.original_file else None
-    if source.is_dir() and peft_folder(source) is None and not base_file \
-            and original is not None and original.suffix.lower() == ".gguf" and original.is_file():
-        source = original  # a GGUF model kept as a transformers folder: export the GGUF itself
-    if peft_folder(source) is not None and not base_file:
-        raise ModelError(f"{args.name!r} is a LoRA fine-tune whose base GGUF file is not recorded; it cannot be merged")
     last_step = None
 
     def one_line_per_step(fraction: float, message: str) -> None:
@@ -134,8 +121,8 @@ def export_model(args) -> int:
             last_step = message
             print(f"[{int(fraction * 100):3d}%] {message}", file=sys.stderr, flush=True)
 
-    result = export_chat_model(source, args.output, args.quant, base_gguf=Path(base_file) if base_file else None,
-                               settings=_default_chat_settings(), progress=one_line_per_step)
+    result = export_registered(Registry(), args.name, args.output, args.quant, settings=_default_chat_settings(),
+                               progress=one_line_per_step)
     print(f"exported {args.name} as {result.gguf_file} ({result.quant}, {human_size(result.size_bytes)})")
     print(f"Ollama: ollama create NAME -f {result.modelfile}")
     for note in result.notes:

@@ -58,13 +58,18 @@ class ModelsPage(QWidget):
         self.import_folder_button = QPushButton("Import folder…")
         self.import_gguf_button = QPushButton("Import GGUF…")
         self.download_button = QPushButton("Download…")
+        self.export_button = QPushButton("Export GGUF…")
+        self.export_button.setToolTip("Write the selected chat model as one GGUF file, with an Ollama Modelfile "
+                                      "beside it, for LM Studio, Ollama or llama.cpp")
         self.remove_button = QPushButton("Remove")
         self.import_folder_button.clicked.connect(self.choose_folder)
         self.import_gguf_button.clicked.connect(self.choose_gguf)
         self.download_button.clicked.connect(self.ask_download)
+        self.export_button.clicked.connect(self.ask_export)
         self.remove_button.clicked.connect(self.remove_selected)
         buttons = QHBoxLayout()
-        for button in (self.import_folder_button, self.import_gguf_button, self.download_button, self.remove_button):
+        for button in (self.import_folder_button, self.import_gguf_button, self.download_button, self.export_button,
+                       self.remove_button):
             buttons.addWidget(button)
         buttons.addStretch()
         self.prompt_lookup = QCheckBox("Speculative decoding (prompt lookup)")
@@ -109,15 +114,15 @@ class ModelsPage(QWidget):
         return self.table_model.records[rows[0].row()] if rows else None
 
     # -- actions -----------------------------------------------------------------------------
-    def _run(self, description: str, fn, *args) -> BackgroundOp:
+    def _run(self, description: str, fn, *args, done_message=None) -> BackgroundOp:
         self.progress.setValue(0)
         self.progress.show()
         self.show_message(description)
 
-        def done(entry):
+        def done(result):
             self.progress.hide()
             self.refresh()
-            self.show_message(f"Added {entry.name} ({entry.kind}).")
+            self.show_message(done_message(result) if done_message else f"Added {result.name} ({result.kind}).")
 
         def failed(message):
             self.progress.hide()
@@ -131,7 +136,12 @@ class ModelsPage(QWidget):
         return BackgroundOp(fn, *args).success(done).failure(failed).on_progress(progressed).run_in_background()
 
     def import_folder(self, path: Path, allow_pickle: bool = False) -> BackgroundOp:
-        return self._run(f"Importing {path}…", self.context.registry.import_folder, Path(path), None, allow_pickle)
+        registry = self.context.registry
+
+        def work(op):
+            return registry.import_folder(Path(path), None, allow_pickle, progress=op.progress)
+
+        return self._run(f"Importing {path}…", work)
 
     def import_gguf(self, path: Path) -> BackgroundOp:
         registry = self.context.registry
@@ -139,7 +149,40 @@ class ModelsPage(QWidget):
         def work(op):
             return registry.import_gguf(Path(path), progress=op.progress)
 
-        return self._run(f"Converting {Path(path).name}…", work)
+        return self._run(f"Checking {Path(path).name}…", work)
+
+    def export(self, name: str, out_file: Path, quant: str) -> BackgroundOp:
+        from desktop.format import human_size
+        from models.chat.settings import ChatSettings
+        from models.convert.export import export_registered
+
+        registry = self.context.registry
+
+        def work(op):
+            return export_registered(registry, name, Path(out_file), quant, settings=ChatSettings().to_dict(),
+                                     progress=op.progress)
+
+        def exported(result) -> str:
+            return (f"Exported {name} as {result.gguf_file} ({result.quant}, {human_size(result.size_bytes)}), "
+                    f"with an Ollama Modelfile beside it.")
+
+        return self._run(f"Exporting {name} as {quant}…", work, done_message=exported)
+
+    def ask_export(self) -> None:
+        from models.convert.quantize import QUANTS
+
+        entry = self.selected_entry()
+        if entry is None or entry.kind != "chat":
+            self.show_message("Select a chat model to export.", error=True)
+            return
+        quant, ok = QInputDialog.getItem(self, "Export GGUF", "Quantization (Q4_K_M: smallest; Q8_0: closest to "
+                                         "the original; F16: unquantized):", list(QUANTS), 0, False)
+        if not ok:
+            return
+        file, _ = QFileDialog.getSaveFileName(self, "Export as GGUF", f"{entry.name}.{quant}.gguf",
+                                              filter="GGUF models (*.gguf)")
+        if file:
+            self.export(entry.name, Path(file), quant)
 
     def choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Import a Hugging Face model folder")

@@ -170,3 +170,26 @@ def _model_gguf(path: Path) -> GgufFile:
 def _bits(quant_name: str) -> float:
     digits = "".join(ch for ch in quant_name.split("_")[0] if ch.isdigit())
     return float(digits) if digits else 32.0
+
+
+def export_registered(registry, name: str, out_file: Path, quant: str, settings: dict | None = None,
+                      progress: ProgressCallback | None = None) -> ExportResult:
+    """Export the registry's chat model `name`: a GGUF as it is or requantized, a LoRA fine-tune merged
+    into its base, a transformers folder written as GGUF."""
+    from models.generation.loaders import gguf_files
+
+    entry = registry.get(name)
+    if entry.kind != "chat":
+        raise ModelError(f"{name!r} is a {entry.kind} model; only chat models are exported as GGUF")
+    path = registry.local_path(entry)
+    model_file, adapter_file = gguf_files(path)
+    if model_file is not None:
+        return export_chat_model(model_file, out_file, quant, adapter_gguf=adapter_file, settings=settings,
+                                 progress=progress)
+    base_file = None
+    if entry.base_model:
+        try:
+            base_file, _ = gguf_files(registry.local_path(registry.get(entry.base_model)))
+        except ModelError:
+            base_file = None
+    return export_chat_model(path, out_file, quant, base_gguf=base_file, settings=settings, progress=progress)

@@ -46,3 +46,32 @@ def test_removing_a_bundled_model_is_refused(main_window):
     page.remove_selected()
     assert "cannot be removed" in page.message.text()
     assert page.table_model.rowCount() == 2
+
+
+def test_export_from_page_writes_a_gguf_and_a_modelfile(main_window, qtbot, tmp_path):
+    from models.gguf_check import read_header
+
+    page = main_window.show_page("Models")
+    out = tmp_path / "export" / "smol.Q8_0.gguf"
+    page.export(bundled.CHAT_NAME, out, "Q8_0")
+    qtbot.waitUntil(lambda: not page.progress.isVisible(), timeout=300_000)
+    assert "Exported SmolLM2-135M-Instruct" in page.message.text(), page.message.text()
+    assert read_header(out).metadata["general.file_type"] == 7  # Q8_0
+    assert "FROM ./smol.Q8_0.gguf" in (out.parent / "Modelfile").read_text()
+
+
+def test_export_to_a_full_disk_says_so_and_leaves_nothing(main_window, qtbot, tmp_path, monkeypatch):
+    import collections
+    import shutil
+
+    from models.convert import quantize
+
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(quantize.shutil, "disk_usage", lambda path: usage(10**12, 10**12 - 4096, 4096))
+    page = main_window.show_page("Models")
+    out = tmp_path / "export" / "smol.gguf"
+    page.export(bundled.CHAT_NAME, out, "Q4_K_M")
+    qtbot.waitUntil(lambda: not page.progress.isVisible(), timeout=300_000)
+    assert "disk" in page.message.text().lower() or "space" in page.message.text().lower(), page.message.text()
+    assert not out.exists() and list(out.parent.glob("*")) == []
+    assert shutil.disk_usage(tmp_path)  # the real one again, for the other tests

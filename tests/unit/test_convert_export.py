@@ -116,12 +116,16 @@ def test_modelfile_translates_llama3_and_keeps_unknown_templates_as_comments():
 def test_cli_exports_a_registered_fine_tune(tiny, fine_tune, fireside_home, tmp_path, capsys):
     pytest.importorskip("llama_cpp")
     from desktop.cli import main
+    from models.convert.lora_gguf import write_lora_adapter
+    from models.generation.loaders import LORA_ADAPTER_FILE, write_lora_base
     from models.registry import ModelEntry
 
     _, base_file = tiny
+    # As a LoRA job on a GGUF base leaves it: the adapter as GGUF and the base's path beside it.
+    write_lora_base(fine_tune, base_file)
+    write_lora_adapter(fine_tune / "adapter", base_file, fine_tune / LORA_ADAPTER_FILE)
     entry = ModelEntry(name="tiny-tuned", kind="chat", architecture="LlamaForCausalLM", parameters=0,
-                       size_bytes=0, source="fine-tuned", path=str(fine_tune), created="",
-                       base_model="tiny", provenance={"base_file": str(base_file)})
+                       size_bytes=0, source="fine-tuned", path=str(fine_tune), created="", base_model="tiny")
     folder = fireside_home / "models" / "tiny-tuned"
     folder.mkdir(parents=True)
     (folder / "fireside-model.json").write_text(json.dumps(entry.to_dict()))
