@@ -217,7 +217,45 @@ class Registry:
         path = Path(entry.path)
         if not path.exists():
             raise ModelError(f"{path}: the files of model {entry.name!r} are gone (moved or deleted)")
+        if entry.kind == "chat" and entry.source == "fine-tuned" and path.is_dir():
+            self._upgrade_fine_tune(entry, path, progress)
         return path
+
+    def _upgrade_fine_tune(self, entry: ModelEntry, folder: Path, progress) -> None:
+        """A chat fine-tune of a GGUF model made by an earlier version (PyTorch weights only) gets its
+        llama.cpp form once: its LoRA adapter as GGUF, or its full weights as a Q8_0 GGUF. Where that
+        cannot be done it keeps running through PyTorch, as before."""
+        import logging
+
+        from models.generation.loaders import (
+            FULL_MODEL_FILE, LORA_ADAPTER_FILE, PEFT_FOLDER, gguf_files, write_lora_base)
+
+        if gguf_files(folder)[0] is not None or not entry.base_model:
+            return
+        try:
+            base_file = gguf_files(self.local_path(self.get(entry.base_model)))[0]
+            if base_file is None:
+                return
+            report = progress or (lambda fraction, message: None)
+            if (folder / PEFT_FOLDER / "adapter_config.json").is_file():
+                from models.convert.lora_gguf import write_lora_adapter
+
+                report(-1, f"Writing {entry.name}'s adapter for llama.cpp (once)")
+                write_lora_base(folder, base_file)
+                write_lora_adapter(folder / PEFT_FOLDER, base_file, folder / LORA_ADAPTER_FILE)
+            elif any(folder.glob("*.safetensors")):
+                from models.convert.model_gguf import write_model_gguf
+                from models.convert.quantize import quantize_gguf
+
+                wide = folder / ".model.f16.gguf"
+                try:
+                    write_model_gguf(folder, wide, base_gguf=base_file, progress=lambda f, m: report(0.7 * f, m))
+                    quantize_gguf(wide, folder / FULL_MODEL_FILE, "Q8_0",
+                                  progress=lambda f, m: report(0.7 + 0.3 * f, m))
+                finally:
+                    wide.unlink(missing_ok=True)
+        except ModelError as exc:
+            logging.getLogger(__name__).warning("%s keeps running through PyTorch: %s", entry.name, exc)
 
     # -- changing --------------------------------------------------------------------------
     def _check_new_name(self, name: str) -> None:

@@ -94,3 +94,36 @@ def test_stop_before_the_prompt_ends_leaves_the_cache_usable(chat_generator):
     assert result.stats.stop_reason == "stopped" and result.text == ""
     short = chat_generator.chat_prompt_ids([{"role": "user", "content": "Name the capital of France."}])
     assert "Paris" in chat_generator.generate(short, GenerationSettings(temperature=0, max_new_tokens=20)).text
+
+
+def test_a_lora_fine_tune_from_an_earlier_version_moves_to_llama_cpp(tmp_path, fireside_home, default_chat_path):
+    """Earlier versions kept a LoRA fine-tune as peft weights only; its first load writes the GGUF adapter."""
+    import json
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from models.loading import load_causal_lm
+    from models.registry import ModelEntry, Registry
+
+    model, tokenizer = load_causal_lm(default_chat_path)
+    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+    with torch.no_grad():
+        for name, parameter in peft_model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0, 0.02)
+    folder = fireside_home / "models" / "old-tune" / "weights"
+    peft_model.save_pretrained(str(folder / "adapter"))
+    tokenizer.save_pretrained(str(folder))
+    entry = ModelEntry(name="old-tune", kind="chat", architecture="LlamaForCausalLM", parameters=0, size_bytes=0,
+                       source="fine-tuned", path=str(folder), created="", base_model="SmolLM2-135M-Instruct")
+    (folder.parent / "fireside-model.json").write_text(json.dumps(entry.to_dict()))
+
+    registry = Registry()
+    path = registry.local_path(registry.get("old-tune"))
+    assert (path / "adapter.gguf").is_file()
+    generator = Generator.load(path, name="old-tune")
+    assert generator.backend == "llama.cpp" and generator.precision == "Q4_1 + LoRA adapter"
+    ids = generator.chat_prompt_ids([{"role": "user", "content": "Name the capital of France."}])
+    assert generator.generate(ids, GenerationSettings(temperature=0, max_new_tokens=8)).stats.new_tokens > 0
+    generator.close()

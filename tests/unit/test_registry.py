@@ -139,3 +139,24 @@ def test_failed_download_leaves_nothing_behind(registry, monkeypatch):
     assert constants.HF_HUB_OFFLINE is True  # offline again afterwards
     assert names(registry) == before
     assert not (registry.root / "some-model").exists()
+
+
+def test_an_imported_gguf_converted_by_an_earlier_version_loads_in_place_again(registry, tmp_path):
+    import json
+
+    from models.registry import ModelEntry
+
+    original = tmp_path / "mine.gguf"
+    original.write_bytes(bundled.locate().chat_gguf.read_bytes())
+    folder = registry.root / "mine"
+    (folder / "weights").mkdir(parents=True)
+    (folder / "weights" / "model.safetensors").write_bytes(b"float copy")
+    old = ModelEntry(name="mine", kind="chat", architecture="LlamaForCausalLM", parameters=1, size_bytes=1,
+                     source="gguf", path=str(folder / "weights"), created="", original_file=str(original))
+    (folder / "fireside-model.json").write_text(json.dumps(old.to_dict()))
+    (registry.root / "_converted" / bundled.CHAT_NAME).mkdir(parents=True)
+
+    entry = registry.get("mine")
+    assert entry.path == str(original) and not (folder / "weights").exists()
+    assert json.loads((folder / "fireside-model.json").read_text())["path"] == str(original)
+    assert bundled.remove_legacy_cache() >= 0 and not (registry.root / "_converted").exists()
