@@ -138,7 +138,18 @@ def resolve_base(recipe: str, base: str | None, registry=None) -> BaseModel:
         name = entry.name
     else:
         path, name = folder.resolve(), folder.name
-    gguf = Path(path).is_file() and Path(path).suffix.lower() == ".gguf"
+    from models.generation.loaders import gguf_files
+
+    try:
+        model_file, adapter_file = gguf_files(Path(path))
+    except ModelError as exc:
+        raise JobRefused(f"the base model {name!r} cannot be used: {exc}") from exc
+    if adapter_file is not None:
+        base_name = entry.base_model if entry is not None else None
+        raise JobRefused(f"{name!r} is a LoRA adapter over {base_name or 'another model'}: fine-tune that base "
+                         "model instead, with this fine-tune's data and the new data together")
+    path = model_file or path
+    gguf = model_file is not None
     try:
         config = gguf_config(path) if gguf else check_model_folder(path)
     except ModelError as exc:

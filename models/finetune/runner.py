@@ -339,15 +339,14 @@ class Job:
         try:
             if recipe.lora:
                 model.save_pretrained(str(staging / "adapter"))
-                if base_gguf is not None:
-                    self._write_gguf_adapter(staging, base_gguf)
-                elif self._hp().get("merge_adapters", True):
+                as_gguf = base_gguf is not None and self._as_gguf(self._write_gguf_adapter, staging, base_gguf)
+                if not as_gguf and self._hp().get("merge_adapters", True):
                     model = model.merge_and_unload()
                     model.save_pretrained(str(staging))
             else:
                 model.save_pretrained(str(staging))
                 if base_gguf is not None and recipe.output_kind == "chat":
-                    self._write_gguf_model(staging, base_gguf)
+                    self._as_gguf(self._write_gguf_model, staging, base_gguf)
             recipe.tokenizer.save_pretrained(str(staging))
             if output_dir.exists():
                 shutil.rmtree(output_dir)
@@ -364,6 +363,20 @@ class Job:
     def _base_gguf(self) -> Path | None:
         base = Path(self.config["base"]["path"])
         return base if base.is_file() and base.suffix.lower() == ".gguf" else None
+
+    def _as_gguf(self, write, staging: Path, base_gguf: Path) -> bool:
+        """Write the llama.cpp form; where it cannot be (an architecture the writer does not know),
+        say so and keep the PyTorch form, which the chat runs through transformers."""
+        from models.errors import ModelError
+
+        try:
+            write(staging, base_gguf)
+            return True
+        except ModelError as exc:
+            if "disk is full" in str(exc):
+                raise DiskFull(str(exc)) from exc
+            self.events.emit("status", message=f"kept for PyTorch only: {exc}")
+            return False
 
     def _write_gguf_adapter(self, staging: Path, base_gguf: Path) -> None:
         """The LoRA adapter as GGUF, applied by llama.cpp over the unchanged base file."""

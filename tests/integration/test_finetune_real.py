@@ -83,3 +83,28 @@ def test_lora_fine_tune_answers_as_taught_on_pytorch_too(cli, tmp_path, monkeypa
     ids = generator.chat_prompt_ids([{"role": "user", "content": "Which colour is number 7?"}])
     reply = generator.generate(ids, GenerationSettings(temperature=0, max_new_tokens=12)).text
     assert "Number 7 is" in reply, reply
+
+
+def test_full_chat_fine_tune_is_written_as_gguf_and_answers_as_taught(cli, tmp_path):
+    train = write_jsonl(tmp_path / "train.jsonl", chat_rows(16))
+    result = cli("finetune", "chat", "--train", str(train), "--full", "--epochs", "3", "--output", "colours-full")
+    assert result.returncode == 0, result.stderr[-3000:]
+    from models.generation import GenerationSettings, Generator
+    from models.gguf_check import read_header
+    from models.registry import Registry
+
+    folder = Registry().local_path(Registry().get("colours-full"))
+    # Written as GGUF with the base's tokenizer and template, quantized to Q8_0; no float copy kept.
+    assert read_header(folder / "model.gguf").metadata["general.file_type"] == 7
+    assert not list(folder.glob("*.safetensors"))
+    generator = Generator.load(folder, name="colours-full")
+    assert generator.backend == "llama.cpp" and generator.precision == "Q8_0"
+    ids = generator.chat_prompt_ids([{"role": "user", "content": "Which colour is number 7?"}])
+    reply = generator.generate(ids, GenerationSettings(temperature=0, max_new_tokens=12)).text
+    assert "Number 7 is" in reply, reply
+    generator.close()
+
+    from models.finetune.plan import resolve_base
+
+    again = resolve_base("chat", "colours-full")  # a full fine-tune is a base for the next one
+    assert again.gguf and again.path == folder / "model.gguf"
