@@ -284,3 +284,16 @@ def test_prompt_lookup_chosen_on_the_models_page_applies_from_the_next_reply(pag
     main_window.show_page("Chat")
     send_and_wait(qtbot, page, "Hello again")
     assert slot.speculative and slot.holds("tiny-chat") and slot.generator is not first
+
+
+def test_without_llama_cpp_the_default_model_chats_through_pytorch_and_says_so(main_window, qtbot, monkeypatch):
+    from models import bundled
+    from models.generation import llama_engine
+
+    monkeypatch.setattr(llama_engine, "_problem", "llama-cpp-python is not installed")
+    page = main_window.show_page("Chat")
+    page.controller.set_model(bundled.CHAT_NAME, load_now=False)
+    page.controller.apply_settings(ChatSettings(temperature=0, max_new_tokens=8), "")
+    send_and_wait(qtbot, page, "Name the capital of France.")
+    assert page.controller.worker.slot.generator.backend == "transformers"
+    assert "PyTorch — llama.cpp is not available here" in page.status_label.text()
