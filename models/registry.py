@@ -83,13 +83,10 @@ def safetensors_parameters(folder: Path) -> int:
 
 
 def _read_config(folder: Path) -> dict:
+    from models.jsonfile import read_json
+
     config_file = folder / "config.json"
-    if not config_file.exists():
-        raise ModelError(f"{folder}: not a model folder (no config.json)")
-    try:
-        config = json.loads(config_file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelError(f"{config_file}: unreadable config.json ({exc})") from exc
+    config = read_json(config_file, f"{folder}: not a model folder (no config.json)")
     if "model_type" not in config:
         raise ModelError(f"{config_file}: config.json names no model_type")
     return config

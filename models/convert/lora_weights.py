@@ -4,7 +4,6 @@ and checked against the base GGUF they are meant for.
 """
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
@@ -69,13 +68,10 @@ def _pattern_value(patterns: dict, module: str, default):
 
 
 def read_adapter_config(peft_dir: Path) -> dict:
-    config_file = Path(peft_dir) / "adapter_config.json"
-    if not config_file.is_file():
-        raise ModelError(f"{peft_dir}: not a LoRA adapter folder (no adapter_config.json)")
-    try:
-        config = json.loads(config_file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelError(f"{config_file}: unreadable adapter_config.json ({exc})") from exc
+    from models.jsonfile import read_json
+
+    config = read_json(Path(peft_dir) / "adapter_config.json",
+                       f"{peft_dir}: not a LoRA adapter folder (no adapter_config.json)")
     if config.get("peft_type", "LORA") != "LORA":
         raise ModelError(f"{peft_dir}: a {config.get('peft_type')} adapter; only LoRA adapters can be converted")
     if config.get("use_dora"):

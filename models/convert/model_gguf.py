@@ -6,7 +6,6 @@ Without it, the metadata comes from config.json and the tokenizer files.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Callable
 
@@ -29,13 +28,9 @@ STALE_KEYS = ("general.file_type", "general.quantization_version", "quantize.", 
 
 
 def read_config(hf_dir: Path) -> dict:
-    config_file = Path(hf_dir) / "config.json"
-    if not config_file.is_file():
-        raise ModelError(f"{hf_dir}: not a model folder (no config.json)")
-    try:
-        config = json.loads(config_file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelError(f"{config_file}: unreadable config.json ({exc})") from exc
+    from models.jsonfile import read_json
+
+    config = read_json(Path(hf_dir) / "config.json", f"{hf_dir}: not a model folder (no config.json)")
     return config.get("text_config", config) if "hidden_size" not in config else config
 
 

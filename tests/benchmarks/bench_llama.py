@@ -21,9 +21,11 @@ import   `fireside models import FILE`: wall time, peak memory, bytes written in
 lookup   prompt lookup (Generator.load(path, speculative=True)) against plain decoding on a
          "rewrite this paragraph" prompt: tokens/s, and whether the greedy text is identical.
 
-The machine may be shared: the sides take turns (the order flips every round), each figure is the
-best of its rounds and its range is printed beside it. Speed is never asserted: the tables show the
-ratios next to the targets. Results also go to a JSON file.
+The machine may be shared: the sides take turns, each measurement of one side right after the same
+measurement of the other (the order flips every round). Each figure is the best of its rounds, with
+its range beside it; each ratio is given twice: the ratio of the two bests, and the median (and
+range) of the round-by-round ratios, whose two figures met the same load. Speed is never asserted:
+the tables show the ratios next to the targets. Results also go to a JSON file.
 
 Environment:
     FIRESIDE_BENCH_MODELS      bundled,1.7b (default) or either one
@@ -38,6 +40,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -91,6 +94,8 @@ PARAGRAPH = (
 REWRITE_PROMPT = ("Rewrite the following paragraph exactly as it is, but call the keeper Tobias instead of Elias "
                   "and change nothing else:\n\n" + PARAGRAPH)
 
+RATIO_HEADER = ["ratio of bests", "paired ratio: median (range)"]
+
 RESULTS: dict = {}
 
 
@@ -109,18 +114,30 @@ def spread(values: list[float], higher_is_better: bool) -> dict:
             "rounds": values}
 
 
-def take_turns(runs: dict[str, Callable[[], dict]], rounds: int = ROUNDS) -> dict[str, list[dict]]:
-    """Run every entry once per round, the order flipped every other round."""
-    results: dict[str, list[dict]] = {name: [] for name in runs}
-    names = list(runs)
+def take_turns(pairs: dict[str, dict[str, Callable[[], dict]]], rounds: int = ROUNDS) -> dict[str, dict[str, list]]:
+    """Every round runs each pair's two sides back to back (so both figures of a pair meet the same
+    load), the order of the sides flipped every other round. Returns {pair: {side: [one per round]}}."""
+    results = {pair: {side: [] for side in sides} for pair, sides in pairs.items()}
     for index in range(rounds):
-        for name in names if index % 2 == 0 else names[::-1]:
-            results[name].append(runs[name]())
+        for pair, sides in pairs.items():
+            names = list(sides) if index % 2 == 0 else list(sides)[::-1]
+            for side in names:
+                results[pair][side].append(sides[side]())
     return results
 
 
 def column(results: list[dict], key: str, higher_is_better: bool) -> dict:
     return spread([r[key] for r in results], higher_is_better)
+
+
+def paired(ours: list[dict], reference: list[dict], key: str) -> dict:
+    """ours / reference round by round (each pair measured back to back): median and range."""
+    values = [a[key] / b[key] for a, b in zip(ours, reference)]
+    return {"median": statistics.median(values), "low": min(values), "high": max(values), "rounds": values}
+
+
+def ratio_cells(best: float, pairs: dict) -> list[str]:
+    return [f"{best:.2f}x", f"{pairs['median']:.2f}x ({pairs['low']:.2f}-{pairs['high']:.2f})"]
 
 
 def shown(value: dict, scale: float = 1.0, digits: int = 1) -> str:
@@ -267,10 +284,11 @@ def measure_decode(path: Path) -> dict:
         for engine in engines.values():  # warm-up: the weights paged in, the threads started
             engine.run(prompts["short"][0], 8)
 
-        def turn(engine):
-            return lambda: {name: asdict(engine.run(ids, n)) for name, (ids, n) in prompts.items()}
+        def run(engine, ids, n):
+            return lambda: asdict(engine.run(ids, n))
 
-        rounds = take_turns({name: turn(engine) for name, engine in engines.items()})
+        rounds = take_turns({prompt: {side: run(engine, ids, n) for side, engine in engines.items()}
+                             for prompt, (ids, n) in prompts.items()})
         return {"prompt_tokens": {name: len(ids) for name, (ids, _) in prompts.items()},
                 "load_s": {"bare": bare.load_s, "fireside": fireside.load_s}, "rounds": rounds}
     finally:
@@ -280,16 +298,17 @@ def measure_decode(path: Path) -> dict:
 
 def decode_summary(measured: dict) -> dict:
     summary = {"prompt_tokens": measured["prompt_tokens"], "load_s": measured["load_s"]}
-    for prompt in ("short", "1k"):
-        for side in ("bare", "fireside"):
-            runs = [r[prompt] for r in measured["rounds"][side]]
+    for prompt, sides in measured["rounds"].items():
+        for side, runs in sides.items():
             summary[f"{side}_{prompt}"] = {
                 "tokens_per_s": column(runs, "tokens_per_s", True), "ttft_s": column(runs, "ttft_s", False),
                 "new_tokens": [r["new_tokens"] for r in runs], "text": runs[-1]["text"]}
         bare, ours = summary[f"bare_{prompt}"], summary[f"fireside_{prompt}"]
         summary[f"ratio_{prompt}"] = {
             "tokens_per_s": ours["tokens_per_s"]["best"] / bare["tokens_per_s"]["best"],
-            "ttft": ours["ttft_s"]["best"] / bare["ttft_s"]["best"], "same_text": ours["text"] == bare["text"]}
+            "ttft": ours["ttft_s"]["best"] / bare["ttft_s"]["best"], "same_text": ours["text"] == bare["text"],
+            "tokens_per_s_paired": paired(sides["fireside"], sides["bare"], "tokens_per_s"),
+            "ttft_paired": paired(sides["fireside"], sides["bare"], "ttft_s")}
     return summary
 
 
@@ -300,12 +319,12 @@ def decode_rows(model: str, s: dict) -> list[list[str]]:
         tokens = f"{s['prompt_tokens'][prompt]} prompt tok"
         same = f"{'yes' if ratio['same_text'] else 'NO'} ({max(bare['new_tokens'])}/{max(ours['new_tokens'])} tok)"
         rows.append([model, tokens, f"decode tok/s, {new_tokens} new", shown(bare["tokens_per_s"]),
-                     shown(ours["tokens_per_s"]), f"{ratio['tokens_per_s']:.2f}x",
+                     shown(ours["tokens_per_s"]), *ratio_cells(ratio["tokens_per_s"], ratio["tokens_per_s_paired"]),
                      TARGETS["decode"] if prompt == "short" else "-", same])
         rows.append([model, tokens, "TTFT ms", shown(bare["ttft_s"], 1000, 0), shown(ours["ttft_s"], 1000, 0),
-                     f"{ratio['ttft']:.2f}x", TARGETS["ttft"], ""])
+                     *ratio_cells(ratio["ttft"], ratio["ttft_paired"]), TARGETS["ttft"], ""])
     rows.append([model, "", "load s (once)", f"{s['load_s']['bare']:.2f}", f"{s['load_s']['fireside']:.2f}",
-                 f"{s['load_s']['fireside'] / s['load_s']['bare']:.2f}x", "-", ""])
+                 f"{s['load_s']['fireside'] / s['load_s']['bare']:.2f}x", "", "-", ""])
     return rows
 
 
@@ -317,8 +336,11 @@ def test_decode_and_ttft(model_files):
         RESULTS["decode"][model] = summary
         rows += decode_rows(model, summary)
     print_table(f"decode and time to first token: Fireside against bare llama-cpp-python (best of {ROUNDS}, range)",
-                ["model", "prompt", "measure", "bare", "Fireside", "ratio", "target", "same greedy text (new tok)"],
-                rows)
+                ["model", "prompt", "measure", "bare", "Fireside", *RATIO_HEADER, "target",
+                 "same greedy text (new tok)"], rows)
+    if not BARE_FLASH:
+        print("  (the bare side runs llama-cpp-python's default, flash attention off, and Fireside's on: their "
+              "arithmetic differs, so greedy texts can fork at a near tie; FIRESIDE_BENCH_BARE_FLASH=1 aligns them)")
 
 
 # -- the whole `fireside chat --json` command -------------------------------------------------------
@@ -448,13 +470,13 @@ def command_rows(model: str, s: dict) -> list[list[str]]:
             f"new {ours['new_tokens'][0]}/{bare['new_tokens'][0]}")
     return [
         [model, "wall s", shown(bare["wall_s"], digits=2), shown(ours["wall_s"], digits=2),
-         f"{s['ratio_wall']:.2f}x", TARGETS["command"], info],
+         *ratio_cells(s["ratio_wall"], s["ratio_wall_paired"]), TARGETS["command"], info],
         [model, "peak MB", shown(bare["peak_mb"], digits=0), shown(ours["peak_mb"], digits=0),
-         f"{s['extra_mb']:+.0f} MB", TARGETS["memory"], s["memory_method"]],
+         f"{s['extra_mb']:+.0f} MB", "", TARGETS["memory"], s["memory_method"]],
         [model, "inner tok/s", shown(bare["tokens_per_s"]), shown(ours["tokens_per_s"]),
-         f"{ours['tokens_per_s']['best'] / bare['tokens_per_s']['best']:.2f}x", "-", "as each side reports it"],
+         f"{ours['tokens_per_s']['best'] / bare['tokens_per_s']['best']:.2f}x", "", "-", "as each side reports it"],
         [model, "inner TTFT ms", shown(bare["ttft_s"], 1000, 0), shown(ours["ttft_s"], 1000, 0),
-         f"{ours['ttft_s']['best'] / bare['ttft_s']['best']:.2f}x", "-", ""],
+         f"{ours['ttft_s']['best'] / bare['ttft_s']['best']:.2f}x", "", "-", ""],
     ]
 
 
@@ -466,6 +488,7 @@ def command_summary(rounds: dict[str, list[dict]]) -> dict:
                          "prompt_tokens": [r["prompt_tokens"] for r in runs],
                          "new_tokens": [r["new_tokens"] for r in runs], "reply": runs[-1]["reply"]}
     summary["ratio_wall"] = summary["fireside"]["wall_s"]["best"] / summary["bare"]["wall_s"]["best"]
+    summary["ratio_wall_paired"] = paired(rounds["fireside"], rounds["bare"], "wall_s")
     summary["extra_mb"] = summary["fireside"]["peak_mb"]["best"] - summary["bare"]["peak_mb"]["best"]
     summary["same_reply"] = summary["fireside"]["reply"] == summary["bare"]["reply"]
     summary["memory_method"] = rounds["bare"][0]["memory_method"]
@@ -480,12 +503,12 @@ def test_whole_chat_command(model_files, chat_home):
         runs = command_runs(home, names[model], path)
         for run in runs.values():  # warm-up: the file in the page cache for both
             run()
-        summary = command_summary(take_turns(runs))
+        summary = command_summary(take_turns({"command": runs})["command"])
         RESULTS["command"][model] = summary
         rows += command_rows(model, summary)
     print_table(f"`fireside chat --json --max-new-tokens {COMMAND_TOKENS}` against a bare llama-cpp-python script, "
                 f"each a fresh process (best of {ROUNDS}, range)",
-                ["model", "measure", "bare", "Fireside", "ratio", "target", "notes"], rows)
+                ["model", "measure", "bare", "Fireside", *RATIO_HEADER, "target", "notes"], rows)
 
 
 # -- importing a GGUF -----------------------------------------------------------------------------
@@ -511,7 +534,7 @@ def test_import(model_files):
     rows = []
     RESULTS["import"] = {}
     for model, path in model_files.items():
-        runs = take_turns({"import": lambda: import_round(path, IMPORTED_NAME.format(model))})["import"]
+        runs = [import_round(path, IMPORTED_NAME.format(model)) for _ in range(ROUNDS)]
         summary = {key: column(runs, key, False) for key in ("wall_s", "peak_mb", "list_wall_s", "list_peak_mb",
                                                              "written_bytes")}
         summary["file_bytes"] = path.stat().st_size
@@ -539,8 +562,8 @@ def measure_lookup(path: Path, penalty: float) -> dict:
         engines = {"plain": plain, "lookup": lookup}
         for engine in engines.values():
             engine.run(ids, 8, penalty)
-        rounds = take_turns({name: (lambda e=engine: asdict(e.run(ids, new_tokens, penalty)))
-                             for name, engine in engines.items()})
+        rounds = take_turns({"rewrite": {name: (lambda e=engine: asdict(e.run(ids, new_tokens, penalty)))
+                                         for name, engine in engines.items()}})["rewrite"]
     finally:
         plain.close()
         lookup.close()
@@ -548,7 +571,8 @@ def measure_lookup(path: Path, penalty: float) -> dict:
     summary = {side: {"tokens_per_s": column(runs, "tokens_per_s", True),
                       "new_tokens": [r["new_tokens"] for r in runs]} for side, runs in rounds.items()}
     summary.update(prompt_tokens=len(ids), identical=len(texts) == 1, reply=rounds["plain"][-1]["text"],
-                   ratio=summary["lookup"]["tokens_per_s"]["best"] / summary["plain"]["tokens_per_s"]["best"])
+                   ratio=summary["lookup"]["tokens_per_s"]["best"] / summary["plain"]["tokens_per_s"]["best"],
+                   ratio_paired=paired(rounds["lookup"], rounds["plain"], "tokens_per_s"))
     return summary
 
 
@@ -561,8 +585,8 @@ def test_prompt_lookup(model_files):
             RESULTS["lookup"][f"{model} penalty {penalty}"] = s
             new = f"{max(s['plain']['new_tokens'])}/{max(s['lookup']['new_tokens'])}"
             rows.append([model, f"{penalty:g}", f"{s['prompt_tokens']}", new,
-                         shown(s["plain"]["tokens_per_s"]), shown(s["lookup"]["tokens_per_s"]), f"{s['ratio']:.2f}x",
-                         "yes" if s["identical"] else "NO"])
+                         shown(s["plain"]["tokens_per_s"]), shown(s["lookup"]["tokens_per_s"]),
+                         *ratio_cells(s["ratio"], s["ratio_paired"]), "yes" if s["identical"] else "NO"])
     print_table(f"prompt lookup on a 'rewrite this paragraph' prompt, greedy (tok/s, best of {ROUNDS}, range)",
-                ["model", "rep. penalty", "prompt tok", "new tok (plain/lookup)", "plain", "prompt lookup", "ratio",
-                 "identical text"], rows)
+                ["model", "rep. penalty", "prompt tok", "new tok (plain/lookup)", "plain", "prompt lookup",
+                 *RATIO_HEADER, "identical text"], rows)
