@@ -75,9 +75,9 @@ class ModelsPage(QWidget):
         self.prompt_lookup = QCheckBox("Speculative decoding (prompt lookup)")
         self.prompt_lookup.setToolTip(
             "Speeds up replies that repeat their prompt (rewrites, summaries, code edits): the words that "
-            "followed the same words earlier are checked as a guess, several at once, and kept only where the "
-            "model would have chosen them itself, so the text stays the model's own. Other replies can be "
-            "slower. Applies from the next reply.")
+            "followed the same words earlier are checked as a guess, several at once, and kept where the model "
+            "chooses them itself. Where two words nearly tie, a reply can come out slightly different from one "
+            "written without it, and replies that repeat nothing can be slower. Applies from the next reply.")
         self.prompt_lookup.setChecked(prompt_lookup(context.db))
         self.prompt_lookup.toggled.connect(self.save_prompt_lookup)
         buttons.addWidget(self.prompt_lookup)
