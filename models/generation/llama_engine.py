@@ -255,10 +255,11 @@ class LlamaModel:
         if files.adapter is not None:
             check_adapter_fits(files.adapter, files.model)
 
-        # Flash attention: a token's logits are then the same whether it is decoded alone or in a
-        # batch. Without it, the tokens of one batch read each other's keys and values before they
-        # are rounded to float16 in the cache, and logits came out up to 0.6 apart, enough to turn
-        # prompt lookup's greedy reply away from plain decoding's.
+        # Flash attention: the tokens of one batch then read each other's keys and values as float16,
+        # as the cache holds them for a token decoded alone. Without it, logits for the same position
+        # came out up to 0.6 apart between a batch (a prompt, a prompt-lookup draft) and one token,
+        # enough to turn a greedy reply; about 0.2 remains, from the matrix kernels. Prompts are
+        # processed a little faster with it, and decoding is as fast.
         trained = _trained_context(files.model)
         n_ctx = n_ctx or min(trained or DEFAULT_CONTEXT, DEFAULT_CONTEXT)
         try:
@@ -273,10 +274,6 @@ class LlamaModel:
     @property
     def context_length(self) -> int:
         return self.n_ctx
-
-    @property
-    def gpu_offload(self) -> bool:
-        return bool(self._llama_cpp.llama_supports_gpu_offload())
 
     def close(self) -> None:
         self.llm.close()
