@@ -127,3 +127,22 @@ def test_a_lora_fine_tune_from_an_earlier_version_moves_to_llama_cpp(tmp_path, f
     ids = generator.chat_prompt_ids([{"role": "user", "content": "Name the capital of France."}])
     assert generator.generate(ids, GenerationSettings(temperature=0, max_new_tokens=8)).stats.new_tokens > 0
     generator.close()
+
+
+def test_an_imported_transformers_chat_folder_is_written_once_as_gguf(tmp_path, fireside_home, default_chat_path):
+    from models.loading import load_causal_lm
+    from models.registry import Registry
+
+    model, tokenizer = load_causal_lm(default_chat_path)
+    folder = tmp_path / "smol-folder"
+    model.save_pretrained(str(folder))
+    tokenizer.save_pretrained(str(folder))
+    steps = []
+    entry = Registry().import_folder(folder, name="smol-folder", progress=lambda f, m: steps.append(f))
+    assert entry.path.endswith("model.Q8_0.gguf") and entry.original_file == str(folder), entry.provenance
+    assert steps and max(steps) <= 1.0
+    generator = Generator.load(Registry().local_path(entry), name="smol-folder")
+    assert generator.backend == "llama.cpp" and generator.precision == "Q8_0"
+    ids = generator.chat_prompt_ids([{"role": "user", "content": "Name the capital of France."}])
+    assert "Paris" in generator.generate(ids, GenerationSettings(temperature=0, max_new_tokens=20)).text
+    generator.close()
