@@ -40,7 +40,7 @@ if ($installedKey -eq $llamaKey -and $LASTEXITCODE -eq 0) {
 } else {
     $wheels = Join-Path $env:LOCALAPPDATA "fireside\llama-cpp-python\$llamaKey"
     if (-not (Get-ChildItem "$wheels\llama_cpp_python-*.whl" -ErrorAction SilentlyContinue)) {
-        Write-Host "==> Compiling llama.cpp $LlamaVersion for this CPU: 10-25 minutes, once (the build is cached)"
+        Write-Host "==> Compiling llama.cpp $LlamaVersion for this CPU: minutes, once (the build is cached)"
         New-Item -ItemType Directory -Force $wheels | Out-Null
         $env:CMAKE_ARGS = "-DGGML_NATIVE=ON -DLLAVA_BUILD=OFF"
         & $py -m pip wheel -q --no-deps --no-cache-dir -w $wheels "llama-cpp-python==$LlamaVersion"

@@ -84,7 +84,7 @@ if [ "$installed_key" = "$llama_key" ] && "$py" -c 'import llama_cpp' >/dev/null
 else
   wheels="${XDG_CACHE_HOME:-$HOME/.cache}/fireside/llama-cpp-python/$llama_key"
   if ! ls "$wheels"/llama_cpp_python-*.whl >/dev/null 2>&1; then
-    say "Compiling llama.cpp $LLAMA_CPP_VERSION for this CPU ($llama_flavour): about 10-25 minutes on 2 cores, once (the build is cached)"
+    say "Compiling llama.cpp $LLAMA_CPP_VERSION for this CPU ($llama_flavour): about 5 minutes on 2 cores, once (the build is cached)"
     mkdir -p "$wheels"
     if ! CMAKE_ARGS="$cmake_args ${FIRESIDE_LLAMA_CMAKE_ARGS:-}" CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc 2>/dev/null || echo 2)}" \
         pip wheel -q --no-deps --no-cache-dir -w "$wheels" "llama-cpp-python==$LLAMA_CPP_VERSION"; then
