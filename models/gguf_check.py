@@ -60,6 +60,30 @@ class GGUFHeader:
     def is_adapter(self) -> bool:
         return self.metadata.get("general.type") == "adapter"
 
+    @property
+    def context_length(self) -> int | None:
+        """The context the model was trained for, as the file says."""
+        value = self.metadata.get(f"{self.architecture}.context_length")
+        return int(value) if isinstance(value, int) else None
+
+    @property
+    def file_type(self) -> str:
+        """The quantization in words ("Q4_K_M", "Q8_0", "F16"), or "GGUF" when the file does not say."""
+        return file_type_name(self.metadata.get("general.file_type")) or "GGUF"
+
+
+def file_type_name(file_type: int | None) -> str | None:
+    """'Q4_K_M' for general.file_type 15, and so on; None when unknown."""
+    if file_type is None:
+        return None
+    from gguf import LlamaFileType
+
+    try:
+        name = LlamaFileType(int(file_type)).name
+    except ValueError:
+        return None
+    return name.replace("MOSTLY_", "").replace("ALL_", "")
+
 
 class _Reader:
     def __init__(self, handle, size: int):
@@ -144,10 +168,6 @@ def read_header(path: Path) -> GGUFHeader:
     return header
 
 
-def read_metadata(path: Path) -> dict:
-    return read_header(path).metadata
-
-
 def _tensor_bytes(tensor: TensorInfo) -> int | None:
     from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
 
@@ -224,9 +244,10 @@ def check_gguf(path: Path, in_child: bool = True) -> GGUFHeader:
     return header
 
 
-def check_adapter_fits(adapter: Path, base: Path) -> None:
-    """A GGUF LoRA adapter's tensors match its base's (made for this model, not another)."""
-    head, model = read_header(adapter), read_header(base)
+def check_adapter_fits(adapter: Path, base: Path, model: GGUFHeader | None = None) -> None:
+    """A GGUF LoRA adapter's tensors match its base's (made for this model, not another). `model` is
+    the base's header where it was read already."""
+    head, model = read_header(adapter), model or read_header(base)
     if not head.is_adapter:
         raise ModelError(f"{Path(adapter).name} is not a LoRA adapter")
     if head.architecture != model.architecture:

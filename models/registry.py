@@ -24,7 +24,6 @@ from models.home import models_dir
 METADATA_FILE = "fireside-model.json"
 KINDS = ("chat", "encoder", "classifier")
 SOURCES = ("bundled", "folder", "gguf", "hub", "fine-tuned")
-GGUF_MAGIC = b"GGUF"
 
 
 @dataclass
@@ -123,22 +122,6 @@ def check_model_folder(folder: Path, allow_pickle: bool = False) -> dict:
     return config
 
 
-def check_gguf_file(path: Path):
-    """Check a GGUF chat model before it is registered; returns its header or raises ModelError."""
-    from models.gguf_check import check_gguf
-
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"{path}: no such file")
-    return check_gguf(path)
-
-
-def _file_type(metadata: dict) -> str:
-    from models.generation.loaders import file_type_words
-
-    return file_type_words(metadata)
-
-
 class Registry:
     def __init__(self, root: Path | None = None):
         self.root = root or models_dir()
@@ -224,8 +207,7 @@ class Registry:
         cannot be done it keeps running through PyTorch, as before."""
         import logging
 
-        from models.generation.loaders import (
-            FULL_MODEL_FILE, LORA_ADAPTER_FILE, PEFT_FOLDER, gguf_files, write_lora_base)
+        from models.generation.loaders import FULL_MODEL_FILE, PEFT_FOLDER, gguf_files
 
         if gguf_files(folder)[0] is not None or not entry.base_model:
             return
@@ -235,22 +217,14 @@ class Registry:
                 return
             report = progress or (lambda fraction, message: None)
             if (folder / PEFT_FOLDER / "adapter_config.json").is_file():
-                from models.convert.lora_gguf import write_lora_adapter
+                from models.convert.lora_gguf import write_lora_fine_tune
 
                 report(-1, f"Writing {entry.name}'s adapter for llama.cpp (once)")
-                write_lora_base(folder, base_file)
-                write_lora_adapter(folder / PEFT_FOLDER, base_file, folder / LORA_ADAPTER_FILE)
+                write_lora_fine_tune(folder, base_file)
             elif any(folder.glob("*.safetensors")):
-                from models.convert.model_gguf import write_model_gguf
-                from models.convert.quantize import quantize_gguf
+                from models.convert.model_gguf import write_quantized_model
 
-                wide = folder / ".model.f16.gguf"
-                try:
-                    write_model_gguf(folder, wide, base_gguf=base_file, progress=lambda f, m: report(0.7 * f, m))
-                    quantize_gguf(wide, folder / FULL_MODEL_FILE, "Q8_0",
-                                  progress=lambda f, m: report(0.7 + 0.3 * f, m))
-                finally:
-                    wide.unlink(missing_ok=True)
+                write_quantized_model(folder, folder / FULL_MODEL_FILE, "Q8_0", base_gguf=base_file, progress=report)
         except ModelError as exc:
             logging.getLogger(__name__).warning("%s keeps running through PyTorch: %s", entry.name, exc)
 
@@ -309,21 +283,16 @@ class Registry:
         reason = available() or supported_architecture(read_config(path))
         if reason:
             return None, f"runs through transformers ({reason})"
-        from models.convert.quantize import quantize_gguf
-        from models.convert.model_gguf import write_model_gguf
+        from models.convert.atomic import DiskFullError
+        from models.convert.model_gguf import write_quantized_model
 
-        report = progress or (lambda fraction, message: None)
         folder.mkdir(parents=True, exist_ok=True)
-        wide, target = folder / ".model.f16.gguf", folder / f"model.{quant}.gguf"
         try:
-            write_model_gguf(path, wide, progress=lambda f, m: report(0.6 * f, m))
-            quantize_gguf(wide, target, quant, progress=lambda f, m: report(0.6 + 0.4 * f, m))
+            target = write_quantized_model(path, folder / f"model.{quant}.gguf", quant, progress=progress)
+        except DiskFullError:
+            raise
         except ModelError as exc:
-            if "disk is full" in str(exc):
-                raise
             return None, f"runs through transformers ({exc})"
-        finally:
-            wide.unlink(missing_ok=True)
         return target, f"written as GGUF {quant} for llama.cpp"
 
     def import_gguf(self, path: Path, name: str | None = None,
@@ -332,13 +301,17 @@ class Registry:
         path = Path(path).expanduser().resolve()
         report = progress or (lambda fraction, message: None)
         report(0.0, f"Checking {path.name}")
-        header = check_gguf_file(path)
+        if not path.is_file():
+            raise ModelError(f"{path}: no such file")
+        from models.gguf_check import check_gguf
+
+        header = check_gguf(path)
         name = name or path.stem
         self._check_new_name(name)
         entry = ModelEntry(
             name=name, kind="chat", architecture=header.architecture, parameters=header.parameters(),
             size_bytes=path.stat().st_size, source="gguf", path=str(path), created=_now(), original_file=str(path),
-            provenance={"format": f"GGUF {_file_type(header.metadata)}"},
+            provenance={"format": f"GGUF {header.file_type}"},
         )
         entry = self._write_entry(entry, self.root / _slug(name))
         report(1.0, "Registered")

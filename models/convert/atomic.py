@@ -13,8 +13,13 @@ from typing import Iterator
 from models.errors import ModelError
 
 
-def disk_full(folder: Path) -> ModelError:
-    return ModelError(f"the disk is full: there is not enough free space in {folder} to write the model; "
+class DiskFullError(ModelError):
+    """A model file could not be written for want of space (a ModelError, so callers that only say
+    what went wrong need not tell it apart)."""
+
+
+def disk_full(folder: Path) -> DiskFullError:
+    return DiskFullError(f"the disk is full: there is not enough free space in {folder} to write the model; "
                       "free some space and try again")
 
 

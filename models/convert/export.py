@@ -18,8 +18,9 @@ from models.convert.gguf_rewrite import write_merged_gguf, write_with_metadata
 from models.convert.lora_weights import read_adapter_config, read_gguf_lora, read_peft_lora
 from models.convert.model_gguf import write_model_gguf
 from models.convert.modelfile import modelfile_text
-from models.convert.quantize import LLAMA_FTYPES, check_quant, estimated_size, file_type_name, quantize_file
+from models.convert.quantize import LLAMA_FTYPES, check_quant, estimated_size, quantize_file
 from models.errors import ModelError
+from models.gguf_check import file_type_name
 
 ProgressCallback = Callable[[float, str], None]
 CHAT_TEMPLATE_KEY = "tokenizer.chat_template"

@@ -25,6 +25,15 @@ def write_lora_adapter(peft_dir: Path, base_gguf: Path, out_file: Path) -> Path:
                       adapter_tensors(lora))
 
 
+def write_lora_fine_tune(folder: Path, base_gguf: Path) -> None:
+    """A LoRA fine-tune folder's peft adapter written as the GGUF adapter llama.cpp loads it with, and
+    the base's path beside it (models.generation.loaders reads both)."""
+    from models.generation.loaders import LORA_ADAPTER_FILE, PEFT_FOLDER, write_lora_base
+
+    write_lora_base(folder, base_gguf)
+    write_lora_adapter(Path(folder) / PEFT_FOLDER, base_gguf, Path(folder) / LORA_ADAPTER_FILE)
+
+
 def adapter_metadata(lora: LoraWeights, name: str) -> list[KeyValue]:
     from gguf import GGUFValueType, Keys
 

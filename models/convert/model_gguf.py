@@ -186,3 +186,19 @@ def plan_against_base(source: dict[str, SourceTensor], base: GgufFile, arch: Arc
         raise ModelError(f"the weights in {folder} do not fit {base.path.name}: the base has no "
                          f"{', '.join(sorted(mapped))}")
     return planned
+
+
+def write_quantized_model(hf_dir: Path, out_file: Path, quant: str, base_gguf: Path | None = None,
+                          progress: ProgressCallback | None = None) -> Path:
+    """`write_model_gguf` into a float file beside `out_file`, then llama.cpp's quantizer to `quant`;
+    the float file is removed whatever happens. Returns `out_file`."""
+    from models.convert.quantize import quantize_gguf
+
+    report = progress or (lambda fraction, message: None)
+    out_file = Path(out_file)
+    wide = out_file.parent / f".{out_file.stem}.f16.gguf"
+    try:
+        write_model_gguf(hf_dir, wide, base_gguf, lambda f, m: report(0.6 * f, m))
+        return quantize_gguf(wide, out_file, quant, lambda f, m: report(0.6 + 0.4 * f, m))
+    finally:
+        wide.unlink(missing_ok=True)

@@ -41,19 +41,6 @@ def check_quant(quant: str) -> str:
     return quant
 
 
-def file_type_name(file_type: int | None) -> str | None:
-    """'Q4_K_M' for general.file_type 15, and so on; None when unknown."""
-    if file_type is None:
-        return None
-    from gguf import LlamaFileType
-
-    try:
-        name = LlamaFileType(file_type).name
-    except ValueError:
-        return None
-    return name.replace("MOSTLY_", "").replace("ALL_", "")
-
-
 def estimated_size(gguf_file: GgufFile, quant: str) -> int:
     weights = sum(int(t.n_elements) for t in gguf_file.reader.tensors)
     metadata = int(gguf_file.reader.tensors[0].data_offset) if gguf_file.reader.tensors else 0

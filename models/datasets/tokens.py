@@ -28,7 +28,7 @@ def model_context_length(model_folder: Path) -> int | None:
     does not say)."""
     from models.errors import ModelError
     from models.generation.loaders import gguf_files
-    from models.gguf_check import read_metadata
+    from models.gguf_check import read_header
 
     try:
         gguf_file = gguf_files(Path(model_folder))[0]
@@ -36,11 +36,9 @@ def model_context_length(model_folder: Path) -> int | None:
         gguf_file = None
     if gguf_file is not None:
         try:
-            metadata = read_metadata(gguf_file)
+            return read_header(gguf_file).context_length
         except ModelError:
             return None
-        value = metadata.get(f"{metadata.get('general.architecture')}.context_length")
-        return int(value) if isinstance(value, int) else None
     try:
         config = json.loads((Path(model_folder) / "config.json").read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):

@@ -367,39 +367,33 @@ class Job:
     def _as_gguf(self, write, staging: Path, base_gguf: Path) -> bool:
         """Write the llama.cpp form; where it cannot be (an architecture the writer does not know),
         say so and keep the PyTorch form, which the chat runs through transformers."""
+        from models.convert.atomic import DiskFullError
         from models.errors import ModelError
 
         try:
             write(staging, base_gguf)
             return True
+        except DiskFullError as exc:
+            raise DiskFull(str(exc)) from exc
         except ModelError as exc:
-            if "disk is full" in str(exc):
-                raise DiskFull(str(exc)) from exc
             self.events.emit("status", message=f"kept for PyTorch only: {exc}")
             return False
 
     def _write_gguf_adapter(self, staging: Path, base_gguf: Path) -> None:
         """The LoRA adapter as GGUF, applied by llama.cpp over the unchanged base file."""
-        from models.convert.lora_gguf import write_lora_adapter
-        from models.generation.loaders import LORA_ADAPTER_FILE, write_lora_base
+        from models.convert.lora_gguf import write_lora_fine_tune
 
         self.events.emit("status", message="writing the adapter for llama.cpp")
-        write_lora_adapter(staging / "adapter", base_gguf, staging / LORA_ADAPTER_FILE)
-        write_lora_base(staging, base_gguf)
+        write_lora_fine_tune(staging, base_gguf)
 
     def _write_gguf_model(self, staging: Path, base_gguf: Path) -> None:
         """A full fine-tune of a GGUF model becomes a GGUF again (Q8_0), with the base's tokenizer and
         template; the float weights it was written from are removed."""
-        from models.convert.model_gguf import write_model_gguf
-        from models.convert.quantize import quantize_gguf
+        from models.convert.model_gguf import write_quantized_model
         from models.generation.loaders import FULL_MODEL_FILE
 
-        self.events.emit("status", message="writing the model as GGUF")
-        wide = staging / "model.f16.gguf"
-        write_model_gguf(staging, wide, base_gguf=base_gguf)
-        self.events.emit("status", message="quantizing the model to Q8_0 with llama.cpp")
-        quantize_gguf(wide, staging / FULL_MODEL_FILE, "Q8_0")
-        wide.unlink()
+        self.events.emit("status", message="writing the model as GGUF and quantizing it to Q8_0 with llama.cpp")
+        write_quantized_model(staging, staging / FULL_MODEL_FILE, "Q8_0", base_gguf=base_gguf)
         for weights in staging.glob("*.safetensors"):
             weights.unlink()
 

@@ -41,16 +41,6 @@ class GenerationResult:
     stats: GenerationStats
 
 
-def _eos_ids(model, tokenizer) -> set[int]:
-    ids: set[int] = set()
-    for value in (getattr(getattr(model, "generation_config", None), "eos_token_id", None), tokenizer.eos_token_id):
-        if isinstance(value, int):
-            ids.add(value)
-        elif value:
-            ids.update(int(v) for v in value)
-    return ids
-
-
 class Generator:
     """One loaded chat model. One generation at a time (a second caller waits for the first).
 

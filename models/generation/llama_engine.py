@@ -99,18 +99,22 @@ def describe() -> dict:
 
 
 def default_threads() -> int:
-    """Physical cores this process may use: llama.cpp gains nothing from a core's second thread."""
+    """The cores this process may use; on a machine with more than four, the physical ones only,
+    since llama.cpp gains nothing from a core's second thread. (Small virtual machines often report
+    a single physical core for two usable CPUs.)"""
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:
         usable = os.cpu_count() or 1
+    if usable <= 4:
+        return usable
     try:
         import psutil
 
         physical = psutil.cpu_count(logical=False) or usable
     except Exception:  # noqa: BLE001 - a best guess is enough
         physical = usable
-    return max(1, min(usable, physical if usable > 4 else usable))
+    return max(1, min(usable, physical))
 
 
 class LlamaTokenizer:
@@ -231,12 +235,13 @@ class LlamaModel:
         threads = n_threads or default_threads()
         self.files = files
         self.speculative = speculative
+        from models.gguf_check import read_header
+
+        self.header = read_header(files.model)
         with _loading:
             self.llm = self._open(files, n_ctx, threads, gpu_layers)
         self.n_ctx = int(self.llm.n_ctx())
-        metadata = self.llm.metadata
-        self.metadata = metadata
-        self.tokenizer = LlamaTokenizer(self.llm, metadata.get("tokenizer.chat_template"))
+        self.tokenizer = LlamaTokenizer(self.llm, self.header.metadata.get("tokenizer.chat_template"))
         self.eos_ids = self.tokenizer.end_of_generation_ids()
         self.cached: list[int] = []  # tokens whose keys and values are in the context, in order
         self.reused_tokens = 0
@@ -249,19 +254,18 @@ class LlamaModel:
     def _open(self, files: LoadedFiles, n_ctx, threads, gpu_layers):
         from llama_cpp import Llama
 
-        from models.gguf_check import check_adapter_fits, check_data, read_header
+        from models.gguf_check import check_adapter_fits, check_data
 
-        check_data(files.model, read_header(files.model))
+        check_data(files.model, self.header)
         if files.adapter is not None:
-            check_adapter_fits(files.adapter, files.model)
+            check_adapter_fits(files.adapter, files.model, self.header)
 
         # Flash attention: the tokens of one batch then read each other's keys and values as float16,
         # as the cache holds them for a token decoded alone. Without it, logits for the same position
         # came out up to 0.6 apart between a batch (a prompt, a prompt-lookup draft) and one token,
         # enough to turn a greedy reply; about 0.2 remains, from the matrix kernels. Prompts are
         # processed a little faster with it, and decoding is as fast.
-        trained = _trained_context(files.model)
-        n_ctx = n_ctx or min(trained or DEFAULT_CONTEXT, DEFAULT_CONTEXT)
+        n_ctx = n_ctx or min(self.header.context_length or DEFAULT_CONTEXT, DEFAULT_CONTEXT)
         try:
             return Llama(model_path=str(files.model), n_ctx=n_ctx, n_batch=BATCH, n_ubatch=BATCH,
                          n_threads=threads, n_threads_batch=threads, n_gpu_layers=gpu_layers, flash_attn=True,
@@ -426,16 +430,3 @@ class PromptLookup:
             self.length = min(self.length * 2, MAX_DRAFT_TOKENS)
         elif accepted == 0:
             self.length = max(self.length // 2, 1)
-
-
-def _trained_context(path: Path) -> int | None:
-    """The context length the GGUF says its model was trained for (read without loading it)."""
-    from models.gguf_check import read_metadata
-
-    try:
-        meta = read_metadata(path)
-    except ModelError:
-        return None
-    arch = meta.get("general.architecture")
-    value = meta.get(f"{arch}.context_length")
-    return int(value) if isinstance(value, int) else None

@@ -21,14 +21,6 @@ LORA_BASE_FILE = "base-model.json"  # {"base_gguf": path of the base model's GGU
 PEFT_FOLDER = "adapter"  # the same adapter in peft's format, for PyTorch
 FULL_MODEL_FILE = "model.gguf"  # a full fine-tune of a GGUF model, written as GGUF again
 
-# general.file_type of a GGUF (llama_ftype) in words
-FILE_TYPES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K",
-              11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M", 16: "Q5_K_S", 17: "Q5_K_M",
-              18: "Q6_K", 19: "IQ2_XXS", 20: "IQ2_XS", 24: "IQ1_S", 25: "IQ4_NL", 26: "IQ3_S", 27: "IQ3_M",
-              28: "IQ2_S", 29: "IQ2_M", 30: "IQ4_XS", 31: "IQ1_M", 32: "BF16", 36: "TQ1_0", 37: "TQ2_0",
-              38: "MXFP4"}
-
-
 def gguf_files(path: Path) -> tuple[Path | None, Path | None]:
     """(model GGUF, LoRA adapter GGUF or None) for `path`, or (None, None) for a transformers folder."""
     path = Path(path)
@@ -56,11 +48,6 @@ def lora_base(folder: Path) -> Path:
 def write_lora_base(folder: Path, base_gguf: Path) -> None:
     (Path(folder) / LORA_BASE_FILE).write_text(json.dumps({"base_gguf": str(Path(base_gguf).resolve())}),
                                                encoding="utf-8")
-
-
-def file_type_words(metadata: dict) -> str:
-    value = metadata.get("general.file_type")
-    return FILE_TYPES.get(value, f"type {value}") if isinstance(value, int) else "GGUF"
 
 
 def llama_gpu_layers(device: str) -> int | None:
@@ -99,10 +86,9 @@ def load_generator(cls, path: Path, name: str, device: str, speculative: bool):
 
 def _llama(cls, model_file: Path, adapter_file: Path | None, name: str, gpu_layers: int, speculative: bool):
     from models.generation.llama_engine import LlamaModel, LoadedFiles
-    from models.gguf_check import read_metadata
 
     model = LlamaModel(LoadedFiles(model_file, adapter_file), gpu_layers=gpu_layers, speculative=speculative)
-    precision = file_type_words(read_metadata(model_file)) + (" + LoRA adapter" if adapter_file else "")
+    precision = model.header.file_type + (" + LoRA adapter" if adapter_file else "")
     return cls(model, model.tokenizer, name=name, device="gpu" if gpu_layers else "cpu",
                context_length=model.context_length, eos_ids=model.eos_ids, precision=precision,
                adapter=adapter_file is not None, engine="llama.cpp" + (" on the GPU" if gpu_layers else ""))
@@ -113,7 +99,6 @@ def _torch(cls, path: Path, model_file: Path | None, adapter_file: Path | None, 
 
     from models.devices import pick_device
     from models.generation.backends import FastRunner, TransformersRunner
-    from models.generation.engine import _eos_ids
     from models.loading import load_causal_lm, load_tokenizer
 
     device = pick_device(device)
@@ -143,6 +128,16 @@ def _torch(cls, path: Path, model_file: Path | None, adapter_file: Path | None, 
                context_length=int(getattr(model.config, "max_position_embeddings", 2048)),
                eos_ids=_eos_ids(model, tokenizer), precision=precision, adapter=adapter_file is not None,
                engine=engine)
+
+
+def _eos_ids(model, tokenizer) -> set[int]:
+    ids: set[int] = set()
+    for value in (getattr(getattr(model, "generation_config", None), "eos_token_id", None), tokenizer.eos_token_id):
+        if isinstance(value, int):
+            ids.add(value)
+        elif value:
+            ids.update(int(v) for v in value)
+    return ids
 
 
 def _merge_peft(model, folder: Path):
