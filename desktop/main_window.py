@@ -19,7 +19,7 @@ from desktop.pages.models_page import ModelsPage
 PAGES = (ChatPage, ClassifyPage, DatasetsPage, FinetunePage, ModelsPage)
 
 
-def prepare_default_models(op=None) -> str:
+def prepare_default_models() -> str:
     """Import the ML stack, remove the float copy earlier versions made of the default chat model,
     and say which engine chats."""
     from models import bundled
@@ -106,14 +106,6 @@ class MainWindow(QMainWindow):
         self.status_progress.setRange(0, 0)  # busy: an import has no measurable progress
         self.status_progress.show()
 
-        def progressed(fraction: float, text: str):
-            if fraction < 0:  # no measurable progress
-                self.status_progress.setRange(0, 0)
-            else:
-                self.status_progress.setRange(0, 100)
-                self.status_progress.setValue(int(fraction * 100))
-            self.status_label.setText(text)
-
         def finished(message: str):
             self.status_progress.hide()
             self.status_label.setText(message)
@@ -124,7 +116,7 @@ class MainWindow(QMainWindow):
             self.status_label.setText(f"Default models could not be prepared: {message}")
 
         self.startup_op = (
-            BackgroundOp(prepare_default_models).on_progress(progressed).success(finished).failure(failed)
+            BackgroundOp(prepare_default_models).success(finished).failure(failed)
             .run_in_background()
         )
         return self.startup_op

@@ -85,7 +85,7 @@ def modelfile_text(gguf_name: str, chat_template: str | None, settings: dict | N
                    end_token: str | None = None) -> str:
     """The Modelfile for `gguf_name` (a file in the same folder)."""
     settings = settings or {}
-    lines = [f"# Made by Fireside. Create the Ollama model with:  ollama create NAME -f Modelfile",
+    lines = ["# Made by Fireside. Create the Ollama model with:  ollama create NAME -f Modelfile",
              f"FROM ./{gguf_name}", ""]
     family = template_family(chat_template)
     template = _quoted(family.template) if family else None

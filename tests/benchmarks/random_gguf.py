@@ -17,7 +17,6 @@ intermediate (3.4 GB) is deleted. The result (about 1 GB) is kept in FIRESIDE_BE
 """
 from __future__ import annotations
 
-import ctypes
 import os
 import sys
 import time
@@ -30,7 +29,7 @@ FILE_NAME = "random-smollm2-1.7b-shape.Q4_K_M.gguf"
 WEIGHT_STD = 0.02
 ROWS_PER_CHUNK = 4096
 SEED = 1234
-QUANTIZE_THREADS = 2
+THREADS = 2
 CONTROL_TOKEN = 3  # tokenizer.ggml.token_type of special tokens
 
 
@@ -63,6 +62,8 @@ def cache_dir() -> Path:
 
 def random_gguf(shape: Shape = SMOLLM2_1_7B, log=print) -> Path:
     """The path of the random Q4_K_M model, built first if the cache does not have it yet."""
+    from models.convert.quantize import quantize_gguf
+
     target = cache_dir() / FILE_NAME
     if target.is_file():
         return target
@@ -75,7 +76,7 @@ def random_gguf(shape: Shape = SMOLLM2_1_7B, log=print) -> Path:
         write_f16(f16, shape)
         log(f"  {f16.stat().st_size / 1e9:.2f} GB in {time.perf_counter() - started:.0f} s; quantizing to Q4_K_M ...")
         started = time.perf_counter()
-        quantize_q4_k_m(f16, partial)
+        quantize_gguf(f16, partial, "Q4_K_M")
         log(f"  {partial.stat().st_size / 1e9:.2f} GB in {time.perf_counter() - started:.0f} s")
         check_decodes(partial)
         partial.replace(target)
@@ -184,22 +185,11 @@ def write_f16(path: Path, shape: Shape) -> None:
 
 
 # -- quantizing and checking ---------------------------------------------------------------------
-def quantize_q4_k_m(source: Path, target: Path) -> None:
-    import llama_cpp
-
-    params = llama_cpp.llama_model_quantize_default_params()
-    params.nthread = QUANTIZE_THREADS
-    params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_M
-    code = llama_cpp.llama_model_quantize(str(source).encode(), str(target).encode(), ctypes.byref(params))
-    if code != 0:
-        raise RuntimeError(f"llama.cpp could not quantize {source} (error {code})")
-
-
 def check_decodes(path: Path, new_tokens: int = 4) -> list[int]:
     """Load the file in llama.cpp and decode a few greedy tokens after a chat prompt."""
     from llama_cpp import Llama
 
-    llm = Llama(model_path=str(path), n_ctx=256, n_threads=QUANTIZE_THREADS, verbose=False)
+    llm = Llama(model_path=str(path), n_ctx=256, n_threads=THREADS, verbose=False)
     try:
         prompt = llm.tokenize(b"<|im_start|>user\nHello<|im_end|>\n<|im_start|>assistant\n", add_bos=False,
                               special=True)
